@@ -1,0 +1,10 @@
+"""`meshcert cluster` subcommands (placeholder until its layer lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the `cluster` subcommands to the root app."""
+    _ = app

@@ -1,0 +1,10 @@
+"""`meshcert engine` subcommands (placeholder until its layer lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the `engine` subcommands to the root app."""
+    _ = app

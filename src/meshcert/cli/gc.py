@@ -1,0 +1,10 @@
+"""`meshcert gc` subcommands (placeholder until its layer lands)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the `gc` subcommands to the root app."""
+    _ = app

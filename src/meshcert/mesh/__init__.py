@@ -1,0 +1,1 @@
+"""meshcert.mesh layer."""
