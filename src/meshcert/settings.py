@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from meshcert.errors import ConfigError
 ENV_PREFIX = "MESHCERT_"
 
 
-class Provider(str, Enum):
+class Provider(StrEnum):
     """Where the cluster under test comes from."""
 
     KIND = "kind"

@@ -36,7 +36,9 @@ def register(app: typer.Typer) -> None:
             how = "cached" if r.cached else f"built in {r.seconds:.0f}s"
             _console.print(f"  {r.name:<11} {r.version:<9} {how}  [dim]{r.directory}[/dim]")
 
-        build_all(cache_dir=settings.cache_dir, only=set(only) if only else None, on_start=started, on_done=done)
+        build_all(
+            cache_dir=settings.cache_dir, only=set(only) if only else None, on_start=started, on_done=done
+        )
 
     @sub.command("list")
     def list_() -> None:

@@ -96,8 +96,15 @@ def build_pause(*, cache_dir: Path, root: Path | None = None) -> BuildResult:
     out.mkdir(parents=True, exist_ok=True)
     log = cache_dir / "logs" / "pause.log"
     log.parent.mkdir(parents=True, exist_ok=True)
-    argv = ["gcc", "-static", "-O2", f'-DMESHCERT_PAUSE_VERSION="{PAUSE_VERSION}"', "-o", str(out / "pause"),
-            str(src)]
+    argv = [
+        "gcc",
+        "-static",
+        "-O2",
+        f'-DMESHCERT_PAUSE_VERSION="{PAUSE_VERSION}"',
+        "-o",
+        str(out / "pause"),
+        str(src),
+    ]
     _run("build pause", argv, cwd=root, env=dict(os.environ), log=log)
     (out / _STAMP).write_text(PAUSE_VERSION + "\n")
     return BuildResult("pause", PAUSE_VERSION, out, False, time.monotonic() - start)
