@@ -5,6 +5,8 @@
 # this wrapper removes every capability absent from CapBnd from the OCI bundle's config.json
 # (create/run) or from the --process JSON (exec), then execs the real runc unchanged.
 # Installed by `meshcert engine up`; REAL_RUNC is substituted at install time.
+# MESHCERT_CAPBND (hex, as in /proc/self/status) overrides the bounding set read from /proc, so
+# tests can exercise the filter on hosts whose CapBnd is complete.
 set -eu
 REAL_RUNC="@REAL_RUNC@"
 
@@ -16,7 +18,8 @@ AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK
 PERFMON BPF CHECKPOINT_RESTORE"
 
 absent_caps() {
-    bnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
+    bnd=${MESHCERT_CAPBND:-$(awk '/^CapBnd:/ {print $2}' /proc/self/status)}
+    bnd=${bnd#0x}
     bit=0
     out=""
     for name in $NAMES; do
