@@ -1,10 +1,37 @@
-"""`meshcert images` subcommands (placeholder until its layer lands)."""
+"""`meshcert images build|list`: the node image and workload images, built locally."""
 
 from __future__ import annotations
 
+import time
+
 import typer
+from rich.console import Console
+
+from meshcert.cli._context import Context
+from meshcert.toolchain.images import build_images, current_node_image
+
+_console = Console(stderr=True)
 
 
 def register(app: typer.Typer) -> None:
-    """Attach the `images` subcommands to the root app."""
-    _ = app
+    sub = typer.Typer(help="Locally built images (node, components, test app).", no_args_is_help=True)
+    app.add_typer(sub, name="images")
+
+    @sub.command("build")
+    def build(ctx: typer.Context) -> None:
+        """Build the kind node image and the test-app image; a no-op when up to date."""
+        settings = ctx.ensure_object(Context).settings
+        start = time.monotonic()
+
+        def progress(msg: str) -> None:
+            _console.print(f"  [{time.monotonic() - start:6.1f}s] {msg}")
+
+        built = build_images(cache_dir=settings.cache_dir, progress=progress)
+        _console.print(
+            f"node image {built.node_image}, test app {built.testapp_image} ({built.seconds:.0f}s)"
+        )
+
+    @sub.command("node")
+    def node(ctx: typer.Context) -> None:
+        """Print the node image `cluster up` will use."""
+        typer.echo(current_node_image(ctx.ensure_object(Context).settings.cache_dir))

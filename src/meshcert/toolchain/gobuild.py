@@ -8,11 +8,13 @@ so the binaries run in any rootfs (the node images have no Go and may lack a mat
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +43,21 @@ def go_version() -> str:
 
 
 def component_dir(cache_dir: Path, comp: GoComponent, root: Path, gover: str) -> Path:
-    key = digest(tree_digest(root / "toolchain" / comp.name), gover, *comp.ldflags)
+    key = digest(tree_digest(root / comp.source_dir), gover, *comp.ldflags)
     return cache_dir / "bin" / f"{comp.name}-{comp.version}-{key}"
+
+
+@contextmanager
+def _locked(cache_dir: Path, name: str) -> Iterator[None]:
+    """Serialise builds of one component across processes (two test sessions may build at once)."""
+    lock = cache_dir / "locks" / f"{name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _run(step: str, argv: list[str], *, cwd: Path, env: dict[str, str], log: Path) -> None:
@@ -62,8 +77,15 @@ def build_go_component(
     root = root or project_root()
     gover = gover or go_version()
     out = component_dir(cache_dir, comp, root, gover)
-    start = time.monotonic()
     if (out / _STAMP).is_file():
+        return BuildResult(comp.name, comp.version, out, True, 0.0)
+    with _locked(cache_dir, comp.name):
+        return _build_go_locked(comp, cache_dir=cache_dir, root=root, out=out)
+
+
+def _build_go_locked(comp: GoComponent, *, cache_dir: Path, root: Path, out: Path) -> BuildResult:
+    start = time.monotonic()
+    if (out / _STAMP).is_file():  # built by another process while we waited for the lock
         return BuildResult(comp.name, comp.version, out, True, 0.0)
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -75,7 +97,7 @@ def build_go_component(
     ldflags = " ".join(("-s", "-w", *comp.ldflags))
     for binary, pkg in comp.binaries:
         argv = ["go", "build", "-trimpath", "-ldflags", ldflags, "-o", str(tmp / binary), pkg]
-        _run(f"build {comp.name} {binary}", argv, cwd=root / "toolchain" / comp.name, env=env, log=log)
+        _run(f"build {comp.name} {binary}", argv, cwd=root / comp.source_dir, env=env, log=log)
     first = comp.binaries[0][0]
     for alias in comp.aliases:
         (tmp / alias).symlink_to(first)

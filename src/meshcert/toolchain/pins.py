@@ -18,6 +18,8 @@ TOXIPROXY_VERSION = "v2.12.0"
 KWOK_VERSION = "v0.7.0"
 CRICTL_VERSION = "v1.34.0"
 PAUSE_VERSION = "3.10.1"
+#: Our own workload (images/testapp); bump when its behaviour changes.
+TESTAPP_VERSION = "0.1.0"
 
 #: The Kubernetes components linked into the one multi-call `kube` binary.
 KUBE_COMPONENTS = (
@@ -59,6 +61,12 @@ class GoComponent:
     ldflags: tuple[str, ...] = ()
     #: Extra names that are symlinks to the first binary (multi-call dispatch on argv[0]).
     aliases: tuple[str, ...] = field(default=())
+    #: Module directory relative to the project root; default toolchain/<name>.
+    source: str = ""
+
+    @property
+    def source_dir(self) -> str:
+        return self.source or f"toolchain/{self.name}"
 
 
 GO_COMPONENTS: tuple[GoComponent, ...] = (
@@ -86,6 +94,7 @@ GO_COMPONENTS: tuple[GoComponent, ...] = (
         KWOK_VERSION,
         (("kwok", "sigs.k8s.io/kwok/cmd/kwok"), ("kwokctl", "sigs.k8s.io/kwok/cmd/kwokctl")),
     ),
+    GoComponent("testapp", TESTAPP_VERSION, (("testapp", "."),), source="images/testapp"),
 )
 
 

@@ -1,0 +1,3 @@
+module meshcert.local/testapp
+
+go 1.24.0
