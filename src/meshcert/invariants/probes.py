@@ -15,8 +15,8 @@ use them as is (a truncated start makes a "too early" verdict only more certain)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from dataclasses import dataclass
+from itertools import pairwise
 
 from meshcert.invariants.timeline import RequestOutcome, failures_between, fmt_times
 from meshcert.invariants.views import PodView, Probe
