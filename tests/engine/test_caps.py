@@ -60,9 +60,9 @@ def test_missing_capbnd_line_is_an_engine_error() -> None:
 def test_read_capbnd_reads_a_status_file(tmp_path: Path) -> None:
     status = tmp_path / "status"
     status.write_text(f"CapEff:\t0\nCapBnd:\t{SANDBOX}\n")
-    assert read_capbnd(status).absent == ("CAP_SYS_RESOURCE",)
+    assert read_capbnd(status=status).absent == ("CAP_SYS_RESOURCE",)
 
 
 def test_read_capbnd_of_missing_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(EngineError, match=r"cannot read .*nope"):
-        read_capbnd(tmp_path / "nope")
+        read_capbnd(status=tmp_path / "nope")

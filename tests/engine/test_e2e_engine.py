@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
 import docker
 import docker.errors
@@ -15,7 +16,12 @@ import pytest
 from meshcert.engine.caps import parse_capbnd, read_capbnd
 from meshcert.engine.client import connect
 from meshcert.engine.engine import engine_status, engine_up
-from meshcert.engine.probe import ensure_probe_image, run_privileged_probe
+from meshcert.engine.probe import (
+    ensure_probe_image,
+    fetch_busybox_static,
+    is_static_elf,
+    run_privileged_probe,
+)
 from meshcert.runid import MANAGED_LABEL
 
 pytestmark = pytest.mark.e2e
@@ -68,3 +74,10 @@ def test_sdk_sees_the_same_engine() -> None:
         assert client.ping()
     finally:
         client.close()
+
+
+def test_busybox_static_is_fetched_from_debian_without_installing(tmp_path: Path) -> None:
+    """The fallback for hosts whose /bin/busybox is the dynamic one (needs the Debian mirror)."""
+    busybox = fetch_busybox_static(tmp_path)
+    assert busybox.is_relative_to(tmp_path)
+    assert is_static_elf(busybox.read_bytes())

@@ -30,6 +30,11 @@ def bin_dir(tmp_path: Path) -> Path:
     return d
 
 
+def _config(paths: EnginePaths) -> Path:
+    assert paths.daemon_json is not None
+    return paths.daemon_json
+
+
 def _fresh(bin_dir: Path, paths: EnginePaths) -> FakeHost:
     """No docker.io, no jq, nothing running; low inotify limits."""
     return FakeHost(
@@ -55,7 +60,7 @@ def test_fresh_machine_installs_configures_starts_and_verifies(bin_dir: Path, pa
     ]
     assert paths.wrapper.exists()
     assert f'REAL_RUNC="{bin_dir / "runc"}"' in paths.wrapper.read_text()
-    assert json.loads(paths.daemon_json.read_text()) == {
+    assert json.loads(_config(paths).read_text()) == {
         "runtimes": {RUNTIME_NAME: {"path": str(paths.wrapper)}},
         "default-runtime": RUNTIME_NAME,
     }
@@ -79,7 +84,7 @@ def test_second_run_is_a_no_op(bin_dir: Path, paths: EnginePaths) -> None:
     engine_up(host=host, paths=paths)
     host.calls.clear()
     wrapper_mtime = paths.wrapper.stat().st_mtime_ns
-    config_mtime = paths.daemon_json.stat().st_mtime_ns
+    config_mtime = _config(paths).stat().st_mtime_ns
 
     again = engine_up(host=host, paths=paths)
 
@@ -87,7 +92,7 @@ def test_second_run_is_a_no_op(bin_dir: Path, paths: EnginePaths) -> None:
     assert not again.changed
     assert host.effects() == []
     assert paths.wrapper.stat().st_mtime_ns == wrapper_mtime
-    assert paths.daemon_json.stat().st_mtime_ns == config_mtime
+    assert _config(paths).stat().st_mtime_ns == config_mtime
 
 
 def test_postinst_started_daemon_is_reloaded_not_restarted(bin_dir: Path, paths: EnginePaths) -> None:
@@ -133,7 +138,10 @@ def test_sighup_ignored_times_out_with_what_dockerd_shows(bin_dir: Path, paths: 
 def test_dockerd_that_never_answers_times_out_naming_its_log(bin_dir: Path, paths: EnginePaths) -> None:
     host = _fresh(bin_dir, paths)
     host.start_delay_polls = 10**6
-    with pytest.raises(EngineError, match=r"wait for dockerd: no answer after 60s .*dockerd\.log"):
+    paths.dockerd_log.write_text("starting\nfailed to start daemon: iptables not found\n\n")
+    with pytest.raises(
+        EngineError, match=r"wait for dockerd: no answer after 60s .*dockerd\.log ends: failed"
+    ):
         engine_up(host=host, paths=paths)
 
 

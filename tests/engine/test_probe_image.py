@@ -53,8 +53,8 @@ def test_find_static_busybox_skips_dynamic_candidates(tmp_path: Path) -> None:
     dynamic.write_bytes(_elf64(PT_INTERP))
     static = tmp_path / "static"
     static.write_bytes(_elf64(PT_LOAD))
-    assert find_static_busybox([tmp_path / "missing", dynamic, static]) == static
-    assert find_static_busybox([dynamic]) is None
+    assert find_static_busybox(candidates=[tmp_path / "missing", dynamic, static]) == static
+    assert find_static_busybox(candidates=[dynamic]) is None
 
 
 def _members(archive: bytes) -> dict[str, tarfile.TarInfo]:

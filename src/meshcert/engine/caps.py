@@ -104,7 +104,7 @@ def capbnd_from_status(status_text: str) -> str:
     raise EngineError("read CapBnd: no CapBnd line in /proc/self/status; is /proc mounted?")
 
 
-def read_capbnd(status: Path = PROC_STATUS) -> BoundingSet:
+def read_capbnd(*, status: Path = PROC_STATUS) -> BoundingSet:
     """The bounding set of this process (which dockerd and runc, started from here, inherit)."""
     try:
         text = status.read_text()

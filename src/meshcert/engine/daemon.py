@@ -84,6 +84,7 @@ def ensure_daemon_config(
     previous_default = previous if isinstance(previous, str) else None
     if merged == existing:
         return DaemonConfigChange(path=path, changed=False, previous_default=previous_default)
+    # 0644 as dpkg ships /etc/docker files: root writes, anyone may read the daemon's settings.
     atomic_write(path, render_daemon_config(merged).encode(), mode=0o644, step=_STEP)
     return DaemonConfigChange(path=path, changed=True, previous_default=previous_default)
 

@@ -101,6 +101,15 @@ def uses_wrapper(info: EngineInfo, wrapper: Path) -> bool:
     return info.default_runtime_path == str(wrapper)
 
 
+def _log_tail(log: Path) -> str:
+    """The last non-empty line of dockerd's log (where it says why it exited), or a placeholder."""
+    try:
+        lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return "(no log)"
+    return lines[-1].strip() if lines else "(empty)"
+
+
 def _require_root(host: Host, step: str) -> None:
     if not host.is_root():
         raise EngineError(f"{step}: needs root; rerun `meshcert engine up` as root")
@@ -115,7 +124,8 @@ def wait_for_engine_reachable(host: Host, *, timeout: float, log: Path) -> Engin
             return info
         if host.monotonic() >= deadline:
             raise EngineError(
-                f"wait for dockerd: no answer after {timeout:.0f}s (last: {info.reason}); see {log}"
+                f"wait for dockerd: no answer after {timeout:.0f}s (last: {info.reason}); "
+                f"its log {log} ends: {_log_tail(log)}"
             )
         host.sleep(POLL_INTERVAL)
 

@@ -114,7 +114,7 @@ class SystemHost:
         self._proc = proc
 
     def bounding_set(self) -> BoundingSet:
-        return read_capbnd(self._proc / "self" / "status")
+        return read_capbnd(status=self._proc / "self" / "status")
 
     def is_root(self) -> bool:
         return os.geteuid() == 0

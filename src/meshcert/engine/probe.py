@@ -45,7 +45,10 @@ APPLETS = ("sh", "sleep", "cat", "grep", "ls", "id", "ps", "mount", "true", "ech
 #: run + exec on a loaded host (~2 s here), short enough not to linger.
 PROBE_SLEEP_SECONDS = 300
 _ELF_MAGIC = b"\x7fELF"
+#: Program header type of the dynamic loader's path (elf.h); a static binary has none.
 _PT_INTERP = 3
+#: Size of an ELF64 file header; anything shorter cannot be an executable.
+_ELF64_HEADER = 64
 _DOCKER_ARCH = {
     "x86_64": "amd64",
     "aarch64": "arm64",
@@ -67,8 +70,10 @@ class ProbeResult:
 
 def is_static_elf(data: bytes) -> bool:
     """Whether ``data`` is an ELF executable without a program interpreter (statically linked)."""
-    if len(data) < 64 or not data.startswith(_ELF_MAGIC):
+    if len(data) < _ELF64_HEADER or not data.startswith(_ELF_MAGIC):
         return False
+    # e_ident[EI_CLASS] 2 = 64-bit, e_ident[EI_DATA] 1 = little-endian; the offsets below are
+    # e_phoff and e_phentsize/e_phnum in the 64- and 32-bit header layouts (elf.h).
     is64 = data[4] == 2
     endian = "<" if data[5] == 1 else ">"
     if is64:
@@ -87,7 +92,7 @@ def is_static_elf(data: bytes) -> bool:
     return True
 
 
-def find_static_busybox(candidates: Sequence[Path] = BUSYBOX_CANDIDATES) -> Path | None:
+def find_static_busybox(*, candidates: Sequence[Path] = BUSYBOX_CANDIDATES) -> Path | None:
     """The first statically linked busybox among ``candidates``."""
     for path in candidates:
         with contextlib.suppress(OSError):
@@ -120,7 +125,7 @@ def fetch_busybox_static(workdir: Path) -> Path:
         raise EngineError(
             f"{step}: cannot fetch busybox-static ({detail.strip()}); apt-get install busybox-static"
         ) from e
-    found = find_static_busybox([workdir / "root" / "bin" / "busybox"])
+    found = find_static_busybox(candidates=[workdir / "root" / "bin" / "busybox"])
     if found is None:
         raise EngineError(f"{step}: busybox-static's binary is not a static ELF; check the Debian mirror")
     return found
@@ -210,7 +215,7 @@ def ensure_probe_image(client: Any, *, tag: str = PROBE_IMAGE, busybox: Path | N
 def run_privileged_probe(client: Any, *, image: str = PROBE_IMAGE) -> ProbeResult:
     """Start a privileged container, exec into it privileged (as kind does), remove it."""
     start = time.monotonic()
-    name = f"meshcert-probe-{secrets.token_hex(4)}"
+    name = f"meshcert-probe-{secrets.token_hex(4)}"  # 8 hex digits: concurrent probes never collide
     try:
         container = client.containers.run(
             image,
