@@ -22,6 +22,7 @@ from gevent.queue import Empty, Queue
 from locust import FastHttpUser, constant, task
 from locust.env import Environment
 
+from meshcert.errors import LoadError
 from meshcert.load.arrival import ArrivalLedger, Outcome, classify, planned_offsets
 from meshcert.load.recorder import Recorder
 from meshcert.load.spec import LoadSpec
@@ -134,5 +135,24 @@ def drain(pool: TicketPool, *, users: int, spec: LoadSpec) -> bool:
     return wait_until(lambda: pool.idle() >= users, timeout=bound)
 
 
+def disable_transport_retries() -> None:
+    """Make geventhttpclient fail a request whose connection closes instead of re-sending it.
+
+    Its HTTPClient.request retries idempotent methods after a reset or close by asking the
+    module function ``_may_retry_after_send_error`` (geventhttpclient 2.6 client.py); answering
+    "no" is the only switch it offers. Safe here: this process is a dedicated load child.
+    """
+    import geventhttpclient.client as ghc
+
+    if not callable(getattr(ghc, "_may_retry_after_send_error", None)):
+        raise LoadError(
+            "geventhttpclient no longer has _may_retry_after_send_error: cannot disable its "
+            "transport retries; set transport_retries=true or adapt meshcert.load._engine"
+        )
+    setattr(ghc, "_may_retry_after_send_error", lambda method: False)  # noqa: B010
+
+
 def new_environment(spec: LoadSpec, pool: TicketPool) -> Environment:
+    if not spec.transport_retries:
+        disable_transport_retries()
     return Environment(user_classes=[make_user_class(spec, pool)], host=spec.target)
