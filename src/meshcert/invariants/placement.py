@@ -40,7 +40,9 @@ from meshcert.invariants.quantities import format_amount
 from meshcert.invariants.scheduling import (
     PODS,
     bind,
+    domain_counts,
     feasible_nodes,
+    global_minimum,
     node_requested,
     ports_conflict,
     rejections,
@@ -342,4 +344,32 @@ def check_nothing_on_cordoned(
             continue
         if not tolerated(UNSCHEDULABLE_TAINT, pod.tolerations) and pod.node_name in by_name:
             out.append(Violation("S10", pod.ref, f"created after cordon, yet bound to {pod.node_name}"))
+    return out
+
+
+def check_topology_spread(
+    template: PodView, pods: Sequence[PodView], nodes: Sequence[NodeView]
+) -> list[Violation]:
+    """S6: for each DoNotSchedule constraint of ``template`` (the workload's pod template), the
+    matching pods' max - min count over eligible domains is ≤ maxSkew (min is 0 while there are
+    fewer eligible domains than minDomains). Call it after every scale step.
+    """
+    bound = [p for p in pods if p.node_name and not p.terminal]
+    out: list[Violation] = []
+    for c in template.topology_spread:
+        if not c.hard:
+            continue
+        counts = domain_counts(template, c, nodes, bound)
+        if not counts:
+            continue
+        skew = max(counts.values()) - global_minimum(c, counts)
+        if skew > c.max_skew:
+            out.append(
+                Violation(
+                    "S6",
+                    template.ref,
+                    f"skew {skew} > maxSkew {c.max_skew} over {c.topology_key}: "
+                    f"{dict(sorted(counts.items()))}",
+                )
+            )
     return out
