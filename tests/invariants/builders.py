@@ -56,7 +56,9 @@ def pod(
     ready: bool = True,
     **kw: object,
 ) -> PodView:
-    ports = (ContainerPort(8080, host_port=host_port, host_ip=host_ip, protocol=protocol),) if host_port else ()
+    ports = (
+        (ContainerPort(8080, host_port=host_port, host_ip=host_ip, protocol=protocol),) if host_port else ()
+    )
     p = PodView(
         meta=ObjectMeta(name=name, namespace=ns, labels={"app": app}),
         node_name=on,
@@ -80,7 +82,9 @@ def co(app: str, key: str = HOST) -> Affinity:
     return Affinity(pod_affinity=(PodAffinityTerm(key, LabelSelector({"app": app})),))
 
 
-def spread(app: str, key: str = ZONE, *, max_skew: int = 1, min_domains: int | None = None) -> TopologySpreadConstraint:
+def spread(
+    app: str, key: str = ZONE, *, max_skew: int = 1, min_domains: int | None = None
+) -> TopologySpreadConstraint:
     return TopologySpreadConstraint(max_skew, key, "DoNotSchedule", LabelSelector({"app": app}), min_domains)
 
 

@@ -56,7 +56,10 @@ def test_match_fields_terms_or_and_empty_term() -> None:
     assert feasible_nodes(pod("p", affinity=affinity(fields=(by_name,))), nodes, []) == {"b"}
     two_terms = Affinity(
         node_required=NodeSelector(
-            (NodeSelectorTerm(match_fields=(by_name,)), NodeSelectorTerm((Requirement(HOST, Operator.IN, ("c",)),)))
+            (
+                NodeSelectorTerm(match_fields=(by_name,)),
+                NodeSelectorTerm((Requirement(HOST, Operator.IN, ("c",)),)),
+            )
         )
     )
     assert feasible_nodes(pod("p", affinity=two_terms), nodes, []) == {"b", "c"}
@@ -140,19 +143,30 @@ def test_pod_anti_affinity_is_symmetric() -> None:
 
 def test_pod_affinity_and_first_pod_exception() -> None:
     nodes = [node("a", zone="z1"), node("b", zone="z1"), node("c", zone="z2")]
-    assert feasible_nodes(pod("p", affinity=co("db", ZONE)), nodes, [pod("db-0", on="a", app="db")]) == {"a", "b"}
+    assert feasible_nodes(pod("p", affinity=co("db", ZONE)), nodes, [pod("db-0", on="a", app="db")]) == {
+        "a",
+        "b",
+    }
     # no db anywhere and the pod is not a db: unschedulable
     assert feasible_nodes(pod("p", affinity=co("db", ZONE)), nodes, []) == set()
     # first pod of a self-affine group may go anywhere
     assert feasible_nodes(pod("w", app="web", affinity=co("web")), nodes, []) == {"a", "b", "c"}
     # namespaces listed in the term widen the search
-    term_ns = Affinity(pod_affinity=(co("db").pod_affinity[0].__class__(HOST, LabelSelector({"app": "db"}), ("other",)),))
-    assert feasible_nodes(pod("p", affinity=term_ns), nodes, [pod("db-0", on="c", app="db", ns="other")]) == {"c"}
+    term_ns = Affinity(
+        pod_affinity=(co("db").pod_affinity[0].__class__(HOST, LabelSelector({"app": "db"}), ("other",)),)
+    )
+    assert feasible_nodes(pod("p", affinity=term_ns), nodes, [pod("db-0", on="c", app="db", ns="other")]) == {
+        "c"
+    }
 
 
 def test_namespace_selector() -> None:
     nodes = [node("a"), node("b")]
-    term = co("db").pod_affinity[0].__class__(HOST, LabelSelector({"app": "db"}), (), LabelSelector({"team": "x"}))
+    term = (
+        co("db")
+        .pod_affinity[0]
+        .__class__(HOST, LabelSelector({"app": "db"}), (), LabelSelector({"team": "x"}))
+    )
     p = pod("p", affinity=Affinity(pod_affinity=(term,)))
     existing = [pod("db-0", on="b", app="db", ns="team-x")]
     assert feasible_nodes(p, nodes, existing, namespace_labels={"team-x": {"team": "x"}}) == {"b"}

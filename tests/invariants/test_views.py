@@ -24,7 +24,12 @@ def test_node_from_api() -> None:
     cp, worker, _ = (NodeView.from_api(n) for n in items("nodes.json"))
     assert cp.taints == (Taint("node-role.kubernetes.io/control-plane", TaintEffect.NO_SCHEDULE),)
     assert cp.ready and worker.ready
-    assert worker.allocatable == {"cpu": 2000, "ephemeral-storage": 102626232 * 1024, "memory": 8039244 * 1024, "pods": 110}
+    assert worker.allocatable == {
+        "cpu": 2000,
+        "ephemeral-storage": 102626232 * 1024,
+        "memory": 8039244 * 1024,
+        "pods": 110,
+    }
     assert worker.labels["topology.kubernetes.io/zone"] == "zone-b"
     assert worker.internal_ip == "172.18.0.2"
 
@@ -37,7 +42,11 @@ def test_pod_from_api() -> None:
     assert ready.pod_ips == ("10.244.1.5",)
     assert ready.node_name == "meshcert-worker"
     probe = ready.containers[0].readiness_probe
-    assert probe is not None and (probe.handler, probe.initial_delay_seconds, probe.period_seconds) == ("httpGet", 5, 2)
+    assert probe is not None and (probe.handler, probe.initial_delay_seconds, probe.period_seconds) == (
+        "httpGet",
+        5,
+        2,
+    )
     assert ready.topology_spread[0].match_label_keys == ("pod-template-hash",)
     assert ready.tolerations[0].toleration_seconds == 300
     status = ready.container_statuses[0]
@@ -56,7 +65,9 @@ def test_service_and_slice_from_api() -> None:
 
 
 def test_endpoint_conditions_default_to_ready() -> None:
-    s = EndpointSliceView.from_api({"addressType": "IPv4", "metadata": {"name": "x"}, "endpoints": [{"addresses": ["10.0.0.1"]}]})
+    s = EndpointSliceView.from_api(
+        {"addressType": "IPv4", "metadata": {"name": "x"}, "endpoints": [{"addresses": ["10.0.0.1"]}]}
+    )
     e = s.endpoints[0]
     assert (e.ready, e.serving, e.terminating) == (True, True, False)
 
