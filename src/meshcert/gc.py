@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshcert.cluster.kind import KIND_CLUSTER_LABEL, KindCluster
+from meshcert.cluster.kwok import KwokCluster
 from meshcert.cluster.kubectl import Kubectl
 from meshcert.errors import MeshcertError
 from meshcert.runid import MANAGED_LABEL, RUN_LABEL, is_run_id
@@ -115,6 +116,11 @@ def _collect_record(settings: Settings, record: RunRecord, report: GcReport) -> 
             if cluster.provider == "kind" and cluster.created and not cluster.keep:
                 KindCluster(settings=settings, run_id=record.run_id, name=cluster.name).down()
                 report.containers.append(f"kind:{cluster.name}")
+            elif cluster.provider == "kwok" and cluster.created and not cluster.keep:
+                kwok = KwokCluster(settings=settings, run_id=record.run_id, name=cluster.name)
+                report.processes.extend(kwok.live_processes().values())
+                kwok.down()  # kwokctl delete cluster --name, then SIGKILL whatever survived
+                report.containers.append(f"kwok:{cluster.name}")
             else:
                 kubectl = Kubectl(find_binary(settings.cache_dir, "kubectl"), Path(cluster.kubeconfig))
                 out = kubectl.run(
