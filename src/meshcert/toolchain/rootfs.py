@@ -34,7 +34,7 @@ PACKAGES = (
 )  # fmt: skip
 
 #: Version of this recipe; bump when the steps below change so cached base images are rebuilt.
-RECIPE = "3"
+RECIPE = "4"
 
 
 def debian_mirror(override: str | None = None) -> str:
@@ -108,7 +108,15 @@ def _configure(root: Path, kind_files: Path, log: Path) -> None:
     # fuse-overlayfs is for rootless hosts; Debian ships no snapshotter plugin for it and
     # containerd 1.6 fails CRI start-up on the dangling proxy plugin.
     cfg = root / "etc/containerd/config.toml"
-    cfg.write_text(_FUSE_BLOCK.sub("", cfg.read_text()))
+    text = _FUSE_BLOCK.sub("", cfg.read_text())
+    # Hosts whose capability bounding set lacks CAP_SYS_RESOURCE (this one) cannot lower
+    # oom_score_adj, and kubelet asks -998 for every pod sandbox: runc then dies with "can't get
+    # final child's PID from pipe". Restricting clamps scores at containerd's own, which costs
+    # only OOM-kill ordering among system pods; kind enables the same switch for rootless nodes.
+    text = text.replace("restrict_oom_score_adj = false", "restrict_oom_score_adj = true")
+    if "restrict_oom_score_adj = true" not in text:
+        raise ToolchainError("containerd config", "kind's config.toml no longer has restrict_oom_score_adj")
+    cfg.write_text(text)
     (root / "etc/systemd/system/containerd-fuse-overlayfs.service").unlink(missing_ok=True)
     for pattern in (
         "lib/systemd/system/sysinit.target.wants/systemd-tmpfiles-setup.service",
