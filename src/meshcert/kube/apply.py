@@ -243,8 +243,9 @@ def apply_manifests(
         try:
             _apply_one(api, m, resource, body, namespace=namespace, dry_run=True)
         except KubeApiError as e:
-            if e.status in (400, 403, 404, 409, 422):  # the server rejected the object itself
-                field_path, reason = e.causes[0] if e.causes else ("", e.message or e.reason)
+            rejected = rejection(e)
+            if rejected is not None:
+                field_path, reason = rejected
                 raise ConfigError(m.source, field_path, f"{m.kind} {m.name}: {reason}") from e
             raise
     applied: list[KubeObject] = []
@@ -263,6 +264,23 @@ def apply_manifests(
                 request(api, "DELETE", path, what=f"roll back {name}")
         raise
     return applied
+
+
+#: Server-side apply answers a field that is not in the schema with 500 and this text (an
+#: apiserver quirk: the typed patch cannot be built), e.g. ".spec.replicaz: field not declared".
+_UNDECLARED = re.compile(
+    r"failed to create typed patch object.*?\.([\w.\[\]=-]+): (field not declared in schema)"
+)
+
+
+def rejection(e: KubeApiError) -> tuple[str, str] | None:
+    """(field, reason) when the server rejected the object itself (a manifest error), else None."""
+    if e.status in (400, 403, 404, 409, 422):
+        return e.causes[0] if e.causes else ("", e.message or e.reason)
+    match = _UNDECLARED.search(e.message)
+    if match:
+        return match.group(1), match.group(2)
+    return None
 
 
 def _apply_one(
