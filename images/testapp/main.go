@@ -12,7 +12,7 @@
 //	POST /admin/live?ok=  and /admin/ready?ok=  flip them; GET /admin/state shows counters
 //	SIGTERM: readiness goes false at once, the listener stays open for --drain, then exits.
 //
-// Client:   testapp load --url U [--rate 50] [--duration 10s | --count N] [--timeout 2s]
+// Client:   testapp load --url U [--rate 50] [--duration 10s | --count N] [--timeout 2s] [--keepalive=false]
 //
 //	prints one JSON summary line {sent, ok, failed, errors{...}, by_pod{...}, p50_ms, p99_ms}
 //
@@ -182,6 +182,8 @@ func load(args []string) error {
 	count := fs.Int64("count", 0, "send exactly this many requests (overrides duration)")
 	timeout := fs.Duration("timeout", 2*time.Second, "per-request timeout")
 	okCodes := fs.String("ok", "2xx", "what counts as success: 2xx or a comma list of codes")
+	keepAlive := fs.Bool("keepalive", true, "reuse connections; false opens one per request, so a "+
+		"Service (which balances per connection) spreads requests over its endpoints")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -192,7 +194,9 @@ func load(args []string) error {
 	if n == 0 {
 		n = int64(duration.Seconds() * *rate)
 	}
-	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	client := &http.Client{Timeout: *timeout, Transport: &http.Transport{
+		MaxIdleConnsPerHost: 64, DisableKeepAlives: !*keepAlive,
+	}}
 	s := summary{Errors: map[string]int64{}, ByPod: map[string]int64{}, Codes: map[string]int64{}}
 	var mu sync.Mutex
 	var lat []float64

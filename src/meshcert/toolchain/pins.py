@@ -88,6 +88,8 @@ GO_COMPONENTS: tuple[GoComponent, ...] = (
             ("toxiproxy-server", "github.com/Shopify/toxiproxy/v2/cmd/server"),
             ("toxiproxy-cli", "github.com/Shopify/toxiproxy/v2/cmd/cli"),
         ),
+        # Without it GET /version answers "git" and reports cannot name the server version.
+        ldflags=(f"-X github.com/Shopify/toxiproxy/v2.Version={TOXIPROXY_VERSION}",),
     ),
     GoComponent(
         "kwok",
