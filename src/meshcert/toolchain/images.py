@@ -25,11 +25,12 @@ from meshcert.toolchain import oci, rootfs
 from meshcert.toolchain.docker_cli import docker, exec_in, image_exists
 from meshcert.toolchain.gobuild import find_binary
 from meshcert.toolchain.paths import digest
-from meshcert.toolchain.pins import KUBERNETES_VERSION, TESTAPP_VERSION
+from meshcert.toolchain.pins import KUBERNETES_VERSION, TESTAPP_VERSION, TOXIPROXY_VERSION
 
 #: Bump when the image recipes below change, so cached archives and node images are rebuilt.
 RECIPE = "2"
 TESTAPP_IMAGE = f"meshcert/testapp:{TESTAPP_VERSION}"
+TOXIPROXY_IMAGE = f"meshcert/toxiproxy:{TOXIPROXY_VERSION}"
 NODE_REPO = "meshcert/node"
 BASE_REPO = "meshcert/kind-base"
 
@@ -99,7 +100,10 @@ def _component_archives(
 ) -> dict[str, Path]:
     """One archive per kubeadm image (plus the test app), sharing the multi-call layer."""
     kube = find_binary(cache, "kube").resolve()
-    bins = {n: find_binary(cache, n).resolve() for n in ("etcd", "coredns", "pause", "testapp")}
+    bins = {
+        n: find_binary(cache, n).resolve()
+        for n in ("etcd", "coredns", "pause", "testapp", "toxiproxy-server", "toxiproxy-cli")
+    }
     key = digest(RECIPE, str(kube.parent), *(str(b.parent) for b in bins.values()), rootfs_tar.parent.name)
     out_dir = cache / "images" / key
     layers_dir = out_dir / "layers"
@@ -143,6 +147,21 @@ def _component_archives(
             raise ToolchainError("images", f"kubeadm lists an image meshcert does not build: {ref}")
     app = layer("testapp", [oci.Entry("/testapp", source=bins["testapp"]), tmp])
     archive("testapp", [TESTAPP_IMAGE], [app], oci.ImageConfig(entrypoint=("/testapp",), cmd=("serve",)))
+    toxi = layer(
+        "toxiproxy",
+        [
+            oci.Entry("/toxiproxy-server", source=bins["toxiproxy-server"]),
+            oci.Entry("/toxiproxy-cli", source=bins["toxiproxy-cli"]),
+            tmp,
+        ],
+    )
+    # Listens on all interfaces in a pod (the API must be reachable through its Service).
+    archive(
+        "toxiproxy",
+        [TOXIPROXY_IMAGE],
+        [toxi],
+        oci.ImageConfig(entrypoint=("/toxiproxy-server",), cmd=("-host=0.0.0.0", "-port=8474")),
+    )
     shutil.rmtree(layers_dir, ignore_errors=True)
     return archives
 
