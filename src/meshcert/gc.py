@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from meshcert.cluster.kind import KIND_CLUSTER_LABEL, KindCluster
-from meshcert.cluster.kwok import KwokCluster
 from meshcert.cluster.kubectl import Kubectl
+from meshcert.cluster.kwok import KwokCluster
 from meshcert.errors import MeshcertError
 from meshcert.runid import MANAGED_LABEL, RUN_LABEL, is_run_id
 from meshcert.runs import RunRecord, RunStore, is_alive, process_start_ticks

@@ -98,8 +98,19 @@ def settings_from_options(config: pytest.Config) -> Settings:
 
 def _report_name(config: pytest.Config) -> str:
     """JUnit file name from what was run: ``pytest conformance/dns`` → ``conformance-dns``."""
-    parts = [a.split("::")[0] for a in config.args if not a.startswith("-")]
-    raw = "-".join(Path(p).with_suffix("").as_posix() for p in parts) or "all"
+    base = config.invocation_params.dir
+    parts: list[str] = []
+    for arg in config.args:
+        path = Path(arg.split("::")[0])
+        if path.is_absolute():
+            try:
+                path = path.relative_to(base)
+            except ValueError:
+                path = Path(path.name)
+        text = path.as_posix().removesuffix(".py")
+        if text not in ("", "."):
+            parts.append(text)
+    raw = "-".join(parts) or "all"
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", raw).strip("-.")[:100] or "all"
 
 
