@@ -94,6 +94,11 @@ def exec_in_pod(
         code = client.returncode
     finally:
         client.close()
+        # websocket-client's close() returns early once the server has closed the stream, leaving
+        # the TLS socket open (a ResourceWarning, an error under filterwarnings=error).
+        ws = getattr(client, "sock", None)
+        if ws is not None:
+            ws.shutdown()
     return ExecResult(stdout or "", stderr or "", int(code) if code is not None else -1)
 
 
