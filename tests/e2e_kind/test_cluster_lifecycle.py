@@ -66,7 +66,13 @@ def test_three_node_cluster_serves_and_tears_down_clean(own_cluster: tuple[KindC
 
     svc = core.read_namespaced_service("testapp", ns)
     by_ip = testapp_load(
-        api, ns, url=f"http://{svc.spec.cluster_ip}/", rate=50, count=REQUESTS, run_id=str(info.run_id)
+        api,
+        ns,
+        url=f"http://{svc.spec.cluster_ip}/",
+        rate=50,
+        count=REQUESTS,
+        run_id=str(info.run_id),
+        keepalive=False,
     )
     by_name = testapp_load(
         api,
@@ -75,6 +81,7 @@ def test_three_node_cluster_serves_and_tears_down_clean(own_cluster: tuple[KindC
         rate=50,
         count=REQUESTS,
         run_id=str(info.run_id),
+        keepalive=False,
     )
     names = {p.metadata.name for p in pods}
     for summary in (by_ip, by_name):

@@ -229,9 +229,23 @@ def testapp_load(
     run_id: str,
     timeout: float = CLIENT_POD_TIMEOUT,
     node_name: str | None = None,
+    keepalive: bool = True,
 ) -> dict[str, Any]:
-    """``testapp load`` from a pod; returns its JSON summary {sent, ok, failed, by_pod, p50_ms, ...}."""
-    args = ["load", "--url", url, "--rate", str(rate), "--count", str(count)]
+    """``testapp load`` from a pod; returns its JSON summary {sent, ok, failed, by_pod, p50_ms, ...}.
+
+    ``keepalive=False`` opens a connection per request: a Service balances per connection, so
+    that is what spreads requests over its endpoints.
+    """
+    args = [
+        "load",
+        "--url",
+        url,
+        "--rate",
+        str(rate),
+        "--count",
+        str(count),
+        f"--keepalive={str(keepalive).lower()}",
+    ]
     result = run_client_pod(api, namespace, args, run_id=run_id, timeout=timeout, node_name=node_name)
     summary = _last_json_line(result.output, f"testapp load {url}")
     if not isinstance(summary, dict):
