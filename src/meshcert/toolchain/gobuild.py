@@ -48,7 +48,7 @@ def component_dir(cache_dir: Path, comp: GoComponent, root: Path, gover: str) ->
 
 
 @contextmanager
-def _locked(cache_dir: Path, name: str) -> Iterator[None]:
+def locked(cache_dir: Path, name: str) -> Iterator[None]:
     """Serialise builds of one component across processes (two test sessions may build at once)."""
     lock = cache_dir / "locks" / f"{name}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -79,7 +79,7 @@ def build_go_component(
     out = component_dir(cache_dir, comp, root, gover)
     if (out / _STAMP).is_file():
         return BuildResult(comp.name, comp.version, out, True, 0.0)
-    with _locked(cache_dir, comp.name):
+    with locked(cache_dir, comp.name):
         return _build_go_locked(comp, cache_dir=cache_dir, root=root, out=out)
 
 

@@ -23,7 +23,7 @@ from meshcert.errors import ToolchainError
 from meshcert.runid import MANAGED_LABEL
 from meshcert.toolchain import oci, rootfs
 from meshcert.toolchain.docker_cli import docker, exec_in, image_exists
-from meshcert.toolchain.gobuild import find_binary
+from meshcert.toolchain.gobuild import find_binary, locked
 from meshcert.toolchain.paths import digest
 from meshcert.toolchain.pins import KUBERNETES_VERSION, TESTAPP_VERSION, TOXIPROXY_VERSION
 
@@ -257,7 +257,16 @@ def _wait_containerd(container: str, *, timeout: float = 30.0) -> None:
 def build_images(
     *, cache_dir: Path, debian_mirror: str | None = None, progress: Progress = lambda _: None
 ) -> BuiltImages:
-    """Build everything; a no-op (seconds) when the node image for these inputs exists."""
+    """Build everything; a no-op (seconds) when the node image for these inputs exists.
+
+    Serialised across processes: two test sessions may ask at once, and both write the same
+    archive paths and node image tag.
+    """
+    with locked(cache_dir, "images"):
+        return _build_images(cache_dir=cache_dir, debian_mirror=debian_mirror, progress=progress)
+
+
+def _build_images(*, cache_dir: Path, debian_mirror: str | None, progress: Progress) -> BuiltImages:
     start = time.monotonic()
     mirror = rootfs.debian_mirror(debian_mirror)
     base, rootfs_tar = _base_image(cache_dir, mirror=mirror, progress=progress)
