@@ -16,7 +16,7 @@
 //
 //	prints one JSON summary line {sent, ok, failed, errors{...}, by_pod{...}, p50_ms, p99_ms}
 //
-// Resolve:  testapp resolve NAME [--type A|SRV]  -> JSON list of answers
+// Resolve:  testapp resolve [--type A|SRV] NAME  -> JSON list of answers (flags before NAME)
 package main
 
 import (

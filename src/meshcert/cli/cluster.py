@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 
 from meshcert.cli._context import Context
-from meshcert.cluster.kind import KindCluster
-from meshcert.errors import ConfigError
+from meshcert.cluster.base import Cluster
+from meshcert.cluster.factory import make_cluster
 from meshcert.runid import new_run_id
 from meshcert.runs import RunStore
 from meshcert.settings import Provider, Settings
@@ -36,17 +36,30 @@ def _owner_run(settings: Settings, name: str) -> str | None:
     return None
 
 
-def kind_cluster(settings: Settings, *, name: str | None, config: Path | None, start: float) -> KindCluster:
-    if settings.provider is not Provider.KIND:
-        raise ConfigError(
-            "--provider", "provider", f"`meshcert cluster` manages kind clusters, not {settings.provider}"
-        )
+def target(
+    settings: Settings, *, name: str | None, config: Path | None, provider: Provider | None, start: float
+) -> Cluster:
+    """The provider for ``name`` (its owning run's id when it exists, else a new run)."""
     run_id = (_owner_run(settings, name) if name else None) or new_run_id()
-    return KindCluster(settings=settings, run_id=run_id, config=config, name=name, progress=_progress(start))
+    update: dict[str, object] = {"cluster_name": name or run_id}
+    if provider is not None:
+        update["provider"] = provider
+    chosen = settings.model_copy(update=update)
+    return make_cluster(chosen, run_id=run_id, progress=_progress(start), kind_config=config)
+
+
+def _provider_of(settings: Settings, name: str) -> Provider | None:
+    """The provider a recorded cluster was created with (so `down NAME` needs no --provider)."""
+    run_id = _owner_run(settings, name)
+    record = RunStore(settings.state_dir).read(run_id) if run_id else None
+    for c in record.clusters if record else []:
+        if c.name == name:
+            return Provider(c.provider)
+    return None
 
 
 def register(app: typer.Typer) -> None:
-    sub = typer.Typer(help="kind clusters built from the local node image.", no_args_is_help=True)
+    sub = typer.Typer(help="Target clusters: kind (default), kwok or existing.", no_args_is_help=True)
     app.add_typer(sub, name="cluster")
 
     @sub.command("up")
@@ -58,10 +71,13 @@ def register(app: typer.Typer) -> None:
         name: Annotated[
             str | None, typer.Option("--name", help="Cluster name (default: a new run id).")
         ] = None,
+        provider: Annotated[
+            Provider | None, typer.Option("--provider", help="kind (default), kwok or existing.")
+        ] = None,
     ) -> None:
-        """Create a cluster; returns when every node is Ready and CoreDNS answers from a pod."""
+        """Create a cluster; returns when every node is Ready (on kind: and CoreDNS answers a pod)."""
         settings = ctx.ensure_object(Context).settings
-        cluster = kind_cluster(settings, name=name, config=config, start=time.monotonic())
+        cluster = target(settings, name=name, config=config, provider=provider, start=time.monotonic())
         info = cluster.up()
         typer.echo(f"{info.name}\t{info.kubeconfig}")
 
@@ -69,7 +85,9 @@ def register(app: typer.Typer) -> None:
     def down(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Cluster name.")]) -> None:
         """Delete a cluster and its network (idempotent)."""
         settings = ctx.ensure_object(Context).settings
-        kind_cluster(settings, name=name, config=None, start=time.monotonic()).down()
+        target(
+            settings, name=name, config=None, provider=_provider_of(settings, name), start=time.monotonic()
+        ).down()
         run_id = _owner_run(settings, name)
         if run_id:
             RunStore(settings.state_dir).remove(run_id)
@@ -78,7 +96,9 @@ def register(app: typer.Typer) -> None:
     def status(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Cluster name.")]) -> None:
         """Show nodes, version and capabilities; exit 1 if the cluster does not exist."""
         settings = ctx.ensure_object(Context).settings
-        info = kind_cluster(settings, name=name, config=None, start=time.monotonic()).status()
+        info = target(
+            settings, name=name, config=None, provider=_provider_of(settings, name), start=time.monotonic()
+        ).status()
         if info is None:
             typer.echo(f"no cluster named {name}")
             raise typer.Exit(1)
@@ -89,4 +109,12 @@ def register(app: typer.Typer) -> None:
     def kubeconfig(ctx: typer.Context, name: Annotated[str, typer.Argument(help="Cluster name.")]) -> None:
         """Print the kubeconfig path of a cluster."""
         settings = ctx.ensure_object(Context).settings
-        typer.echo(kind_cluster(settings, name=name, config=None, start=time.monotonic()).kubeconfig())
+        typer.echo(
+            target(
+                settings,
+                name=name,
+                config=None,
+                provider=_provider_of(settings, name),
+                start=time.monotonic(),
+            ).kubeconfig()
+        )
