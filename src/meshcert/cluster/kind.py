@@ -158,11 +158,13 @@ class KindCluster:
     def _check_dns(self, kubectl: Kubectl) -> None:
         """A pod resolves the API server's Service name: CoreDNS, kube-proxy and CNI all work."""
         pod = f"dns-check-{self.run_id}"
-        kubectl.run(
-            "run", pod, "-n", "default", f"--image={TESTAPP_IMAGE}", "--image-pull-policy=Never",
-            "--restart=Never", f"--labels={RUN_LABEL}={self.run_id}", "--command", "--",
-            "/testapp", "resolve", "kubernetes.default.svc.cluster.local",
-        )  # fmt: skip
+
+        def start() -> None:
+            kubectl.run(
+                "run", pod, "-n", "default", f"--image={TESTAPP_IMAGE}", "--image-pull-policy=Never",
+                "--restart=Never", f"--labels={RUN_LABEL}={self.run_id}", "--command", "--",
+                "/testapp", "resolve", "kubernetes.default.svc.cluster.local",
+            )  # fmt: skip
 
         def done() -> tuple[bool, str]:
             phase = kubectl.run("get", "pod", pod, "-n", "default", "-o", "jsonpath={.status.phase}")
@@ -170,14 +172,11 @@ class KindCluster:
                 # The pod ran before CoreDNS was serving: start over rather than fail the cluster.
                 logs = kubectl.run("logs", pod, "-n", "default", check=False).strip()
                 kubectl.run("delete", "pod", pod, "-n", "default", "--wait=true")
-                kubectl.run(
-                    "run", pod, "-n", "default", f"--image={TESTAPP_IMAGE}", "--image-pull-policy=Never",
-                    "--restart=Never", f"--labels={RUN_LABEL}={self.run_id}", "--command", "--",
-                    "/testapp", "resolve", "kubernetes.default.svc.cluster.local",
-                )  # fmt: skip
+                start()
                 return False, f"lookup failed: {logs}"
             return phase == "Succeeded", f"dns-check pod phase {phase or 'Pending'}"
 
+        start()
         took = poll("a pod to resolve kubernetes.default via CoreDNS", done, timeout=DNS_TIMEOUT)
         answer = kubectl.run("logs", pod, "-n", "default").strip()
         kubectl.run("delete", "pod", pod, "-n", "default", "--wait=false")
