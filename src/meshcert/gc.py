@@ -4,12 +4,18 @@ Two sources of truth, because either alone misses something: run records (proces
 and kubeconfigs that carry no label) and labels (docker containers, networks and volumes, kind
 node containers named after the run, Kubernetes namespaces). A run is collected when its owning
 process is gone (pid + start time no longer match), or when named explicitly, or with --all.
+
+Faults first: a dead run may have left a node stopped or paused, iptables DROP rules tagged
+``meshcert:<run_id>``, or a static-pod manifest moved aside. For each recorded fault whose kind
+cluster still exists, gc calls the same revert the fault's context manager uses
+(meshcert.faults.revert), which reads the state back. Recorded processes (toxiproxy-servers,
+whose toxics die with them) are stopped through `meshcert.runs.reap_processes`, the one
+mechanism that checks pid *and* start time.
 """
 
 from __future__ import annotations
 
 import os
-import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +23,9 @@ from meshcert.cluster.kind import KIND_CLUSTER_LABEL, KindCluster
 from meshcert.cluster.kubectl import Kubectl
 from meshcert.cluster.kwok import KwokCluster
 from meshcert.errors import MeshcertError
+from meshcert.faults import revert
 from meshcert.runid import MANAGED_LABEL, RUN_LABEL, is_run_id
-from meshcert.runs import RunRecord, RunStore, is_alive, process_start_ticks
+from meshcert.runs import RunRecord, RunStore, is_alive, reap_processes
 from meshcert.settings import Settings
 from meshcert.toolchain.docker_cli import docker
 from meshcert.toolchain.gobuild import find_binary
@@ -32,11 +39,19 @@ class GcReport:
     volumes: list[str] = field(default_factory=list)
     processes: list[int] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        return not (self.containers or self.networks or self.volumes or self.processes or self.namespaces)
+        return not (
+            self.containers
+            or self.networks
+            or self.volumes
+            or self.processes
+            or self.namespaces
+            or self.faults
+        )
 
 
 def _record_alive(record: RunRecord) -> bool:
@@ -84,8 +99,11 @@ def collect(settings: Settings, *, run_ids: list[str] | None = None, everything:
             continue
         record = store.read(run_id)
         if record:
+            _revert_faults(store, record, report)
+            report.processes.extend(p.pid for p in reap_processes(store, run_id))
             _collect_record(settings, record, report)
-        store.remove(run_id)
+        if record is None or not (store.read(run_id) or record).faults:
+            store.remove(run_id)  # a fault that could not be reverted keeps its record for the next gc
         report.runs.append(run_id)
     # Label sweep: anything still labelled with a selected run (or unlabelled leftovers with --all).
     for name, labels in _labelled("container", KIND_CLUSTER_LABEL) + _labelled("container", MANAGED_LABEL):
@@ -103,14 +121,19 @@ def collect(settings: Settings, *, run_ids: list[str] | None = None, everything:
     return report
 
 
+def _revert_faults(store: RunStore, record: RunRecord, report: GcReport) -> None:
+    """Revert each recorded fault (newest first) whose kind cluster still exists."""
+    for fault in reversed(record.faults):
+        try:
+            if revert.cluster_exists(fault.cluster):
+                revert.revert_fault(fault, run_id=record.run_id)
+                report.faults.append(f"{fault.kind}:{fault.cluster}:{fault.key}")
+            store.remove_fault(record.run_id, fault.key)  # reverted, or gone with its cluster
+        except MeshcertError as e:
+            report.errors.append(f"{record.run_id}: reverting {fault.key}: {e}")
+
+
 def _collect_record(settings: Settings, record: RunRecord, report: GcReport) -> None:
-    for proc in record.processes:
-        if process_start_ticks(proc.pid) == proc.start_ticks:
-            try:
-                os.kill(proc.pid, signal.SIGKILL)
-                report.processes.append(proc.pid)
-            except ProcessLookupError:
-                pass
     for cluster in record.clusters:
         try:
             if cluster.provider == "kind" and cluster.created and not cluster.keep:

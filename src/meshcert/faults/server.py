@@ -2,7 +2,7 @@
 
 Local (no-cluster) chaos tests and benchmarks need a real Toxiproxy between a client and a
 server on loopback. The server binary is the pinned v2.12.0 built by `meshcert toolchain build
-toxiproxy`. The child's pid goes into the run record (runrecord.py) before anything relies on
+toxiproxy`. The child's pid goes into the run record (meshcert.runs) before anything relies on
 it, so a harness killed with SIGKILL leaves nothing that gc cannot find.
 
 Not here: Toxiproxy in a cluster (a pod behind a Service) — that is a deployment concern of the
@@ -19,13 +19,13 @@ from pathlib import Path
 from types import TracebackType
 
 from meshcert.errors import FaultError, MeshcertError
-from meshcert.faults.runrecord import RunProcessRecord
 from meshcert.faults.toxiproxy import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_READ_TIMEOUT,
     ToxiproxyAPIError,
     ToxiproxyClient,
 )
+from meshcert.runs import RunStore
 from meshcert.toolchain.gobuild import find_binary
 
 BINARY = "toxiproxy-server"
@@ -64,7 +64,8 @@ class ToxiproxyServer:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
-    record: RunProcessRecord
+    store: RunStore
+    run_id: str
     _stopped: bool = field(default=False, init=False)
 
     @property
@@ -92,7 +93,7 @@ class ToxiproxyServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-        self.record.remove(self.process.pid)
+        self.store.remove_process(self.run_id, self.process.pid)
         self._stopped = True
 
     def __enter__(self) -> ToxiproxyServer:
@@ -155,7 +156,11 @@ def start_toxiproxy(
             binary = find_binary(cache_dir, BINARY)
         except MeshcertError as e:
             raise FaultError(f"{e}; build it with `meshcert toolchain build toxiproxy`") from e
-    record = RunProcessRecord(state_dir, run_id)
+    store = RunStore(state_dir)
+    try:
+        directory = store.directory(run_id)
+    except ValueError as e:
+        raise FaultError(f"refusing to keep a run record for {run_id!r}: not a meshcert run id") from e
     attempts = 1 if port is not None else _PORT_ATTEMPTS
     last = ""
     for _ in range(attempts):
@@ -165,15 +170,15 @@ def start_toxiproxy(
             argv.append("-proxy-metrics")
         if runtime_metrics:
             argv.append("-runtime-metrics")
-        record.directory.mkdir(parents=True, exist_ok=True)
-        log_path = record.directory / f"toxiproxy-{chosen}.log"
+        directory.mkdir(parents=True, exist_ok=True)
+        log_path = directory / f"toxiproxy-{chosen}.log"
         with log_path.open("wb") as log:
             try:
                 proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             except OSError as e:
                 raise FaultError(f"cannot execute {binary}: {e}") from e
-        record.add(pid=proc.pid, role=BINARY, argv=tuple(argv))
-        server = ToxiproxyServer(host, chosen, proc, log_path, record)
+        store.add_process(run_id, proc.pid, BINARY, argv=argv)
+        server = ToxiproxyServer(host, chosen, proc, log_path, store, run_id)
         try:
             if _wait_ready(server, deadline=time.monotonic() + startup_timeout) is not None:
                 return server

@@ -15,8 +15,16 @@ from dataclasses import dataclass
 from statistics import NormalDist
 
 from meshcert.errors import LoadError
-from meshcert.load.binomial import DEFAULT_CONFIDENCE, wilson_interval
+from meshcert.invariants.stats import DEFAULT_CONFIDENCE, wilson_interval
 from meshcert.load.histogram import LogHistogram
+
+
+def _wilson(k: int, n: int, confidence: float) -> tuple[float, float] | None:
+    """(lower, upper) of the shared Wilson interval (invariants.stats); None without samples."""
+    if n == 0:
+        return None
+    ci = wilson_interval(k, n, confidence=confidence)
+    return (ci.lower, ci.upper)
 
 
 @dataclass(frozen=True)
@@ -115,11 +123,11 @@ def evaluate(
             items.append(_upper(f"p{q}_ms", bound, latency_ms.percentile(q), latency_ms.n, ci))
     if slo.max_error_ratio is not None:
         ratio = failures / requests if requests else None
-        ci = wilson_interval(failures, requests, confidence=slo.confidence) if requests else None
+        ci = _wilson(failures, requests, slo.confidence)
         items.append(_upper("error_ratio", slo.max_error_ratio, ratio, requests, ci))
     if slo.min_rate_ratio is not None:
         ratio = sent / planned if planned else None
-        ci = wilson_interval(sent, planned, confidence=slo.confidence) if planned else None
+        ci = _wilson(sent, planned, slo.confidence)
         ok = ratio is not None and ratio >= slo.min_rate_ratio
         conclusive = ci is not None and (ci[0] >= slo.min_rate_ratio if ok else ci[1] < slo.min_rate_ratio)
         items.append(
