@@ -56,7 +56,7 @@ def partition(
     if set(side_a) & set(side_b) or not side_a or not side_b:
         raise FaultError(f"partition sides must be non-empty and disjoint: {list(side_a)} | {list(side_b)}")
     nets = {n.name: n for n in revert.node_nets(cluster)}
-    missing = sorted(set(side_a) | set(side_b) - set(nets))
+    missing = sorted((set(side_a) | set(side_b)) - set(nets))
     if missing:
         raise FaultError(f"partition: {missing} are not running nodes of kind cluster {cluster!r}")
     store = RunStore(state_dir)
