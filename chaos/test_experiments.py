@@ -12,14 +12,17 @@ from meshcert.settings import Settings
 pytestmark = [pytest.mark.e2e, pytest.mark.chaos, pytest.mark.dataplane]
 
 
-def _run(name: str, kube: ApiClient, cluster: ClusterInfo, kind_name: str, namespace: str, run_id: str,
-         settings: Settings) -> None:  # fmt: skip
+def _run(  # noqa: PLR0917 - mirrors the fixtures each test receives
+    name: str, kube: ApiClient, cluster: ClusterInfo, kind_name: str, namespace: str, run_id: str,
+    settings: Settings,
+) -> None:  # fmt: skip
     journal = run(name, kube=kube, cluster=cluster, kind_name=kind_name, namespace=namespace, run_id=run_id,
                   settings=settings)  # fmt: skip
     during = [(r.successes, r.n, r.ci95) for s in journal.steps for r in s.during]
     recovered = [s.recovered_after_s for s in journal.steps]
     print(
-        f"\nMEASURED {name}: during {during}; recovered under fault {recovered}; after revert {journal.recovery_s}"
+        f"\nMEASURED {name}: during {during}; recovered under fault {recovered}; "
+        f"after revert {journal.recovery_s}"
     )
     assert journal.verdict == "passed", journal.reasons
 

@@ -71,7 +71,7 @@ def _timed_list(api: ApiClient, rounds: int) -> float:
     return (time.monotonic() - start) / rounds * 1000
 
 
-def test_api_latency_toxic_slows_api_calls(  # noqa: PLR0917 - pytest passes fixtures positionally
+def test_api_latency_toxic_slows_api_calls(
     cluster: ClusterInfo, kind_name: str, meshcert_settings: Settings, tmp_path: Path
 ) -> None:
     latency = 200
@@ -113,7 +113,7 @@ with partition(kind, [kind + "-worker"], [kind + "-worker2"], run_id=run_id, sta
 
 @pytest.mark.multi_node
 @pytest.mark.disruptive
-def test_gc_reverts_every_fault_of_a_sigkilled_run(  # noqa: PLR0917 - pytest passes fixtures positionally
+def test_gc_reverts_every_fault_of_a_sigkilled_run(
     cluster: ClusterInfo, kind_name: str, meshcert_settings: Settings, tmp_path: Path
 ) -> None:
     """The issue's done-bar: no toxic, no stopped/paused node and no partition rule after gc."""
