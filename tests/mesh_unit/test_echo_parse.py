@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from meshcert.mesh.echo import EchoResponse, echo_manifests, parse_echo_output
+import pytest
+
+from meshcert.mesh.echo import EchoResponse, echo_manifests, parse_echo_output, parse_go_duration
 
 _TWO = """\
 [0] Url=http://server:80/
@@ -54,3 +56,19 @@ def test_deployment_is_never_pulled_and_selects_its_version() -> None:
     assert container["imagePullPolicy"] == "Never"
     assert dep["spec"]["selector"]["matchLabels"] == {"app": "server", "version": "v2"}
     assert "--version=v2" in container["args"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("1.5s", 1.5), ("850ms", 0.85), ("1m2.5s", 62.5), ("0s", 0.0), ("12µs", 12e-6)]
+)
+def test_go_durations(text: str, seconds: float) -> None:
+    assert parse_go_duration(text) == pytest.approx(seconds)
+
+
+def test_bad_duration() -> None:
+    with pytest.raises(ValueError):
+        parse_go_duration("1.5 seconds")
+
+
+def test_latency_field_is_parsed() -> None:
+    assert parse_echo_output("[0] StatusCode=504\n[0] Latency=1.0021s\n")[0].latency == pytest.approx(1.0021)

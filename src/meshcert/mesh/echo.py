@@ -18,8 +18,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client import ApiClient
+from kubernetes.client import ApiClient, CoreV1Api
 
+from meshcert.kube.client import call
 from meshcert.kube.exec import exec_in_pod
 from meshcert.toolchain.mesh_images import ECHO_IMAGE
 
@@ -31,17 +32,19 @@ PROXY_CONTAINER = "istio-proxy"
 
 _LINE = re.compile(r"^\[(\d+)\] (\w[\w-]*)=(.*)$")
 _ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
+#: Go's map formatting of the logged headers: "X-Request-Id:[0f1e...]".
+_REQUEST_ID = re.compile(r"X-Request-Id:\[([^\]]+)\]", re.I)
 
 
 def echo_manifests(
-    service: str, version: str, *, replicas: int = 1, with_service: bool = True
+    service: str, version: str, *, replicas: int = 1, with_service: bool = True, inject: bool = True
 ) -> list[dict[str, Any]]:
     """A Deployment ``<service>-<version>`` and (optionally) the Service selecting all versions.
 
     Every Service port declares its protocol (name prefix *and* appProtocol) so the mesh never
     falls back to protocol sniffing, which would make HTTP routing rules silently not apply.
     The readiness probe is TCP so probes never appear as requests in the backend's logs (M8
-    counts attempts there).
+    counts attempts there). ``inject=False`` opts the pod out of the mesh (M15's plaintext client).
     """
     labels = {"app": service, "version": version}
     ports = [("http", HTTP_PORT), ("grpc", GRPC_PORT), ("tcp", TCP_PORT)]
@@ -53,7 +56,10 @@ def echo_manifests(
             "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {
+                    "labels": labels,
+                    **({} if inject else {"annotations": {"sidecar.istio.io/inject": "false"}}),
+                },
                 "spec": {
                     # The echo server exits at once on SIGTERM; no drain needed in these tests.
                     "terminationGracePeriodSeconds": 1,
@@ -108,6 +114,8 @@ class EchoResponse:
     hostname: str = ""
     version: str = ""
     error: str = ""
+    #: Seconds the client measured for this request (its ``Latency=`` field); -1 when absent.
+    latency: float = -1.0
 
     @property
     def ok(self) -> bool:
@@ -126,6 +134,18 @@ class EchoBatch:
     @property
     def versions(self) -> Counter[str]:
         return Counter(r.version for r in self.responses)
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds in a Go ``time.Duration`` string ("1.5s", "850ms", "1m2.5s", "0s")."""
+    parts = _DURATION_PART.findall(text.strip())
+    if not parts or "".join(n + u for n, u in parts) != text.strip():
+        raise ValueError(f"not a Go duration: {text!r}")
+    return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
 def parse_echo_output(text: str) -> list[EchoResponse]:
@@ -148,6 +168,7 @@ def parse_echo_output(text: str) -> list[EchoResponse]:
             hostname=f.get("Hostname", ""),
             version=f.get("ServiceVersion", ""),
             error=f.get("error", ""),
+            latency=parse_go_duration(f["Latency"]) if "Latency" in f else -1.0,
         )
         for i, f in sorted(fields.items())
     ]
@@ -183,3 +204,33 @@ def send(
     responses = parse_echo_output(res.stdout)
     failure = "" if res.ok else (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
     return EchoBatch(responses, failure, seconds, Counter(r.code for r in responses))
+
+
+def pod_names(api: ApiClient, namespace: str, selector: str) -> list[str]:
+    """Names of the Running pods matching ``selector`` (sorted, for stable choice of a client)."""
+    pods = call(f"list pods {selector} in {namespace}", CoreV1Api(api).list_namespaced_pod, namespace,
+                label_selector=selector).items  # fmt: skip
+    return sorted(
+        p.metadata.name
+        for p in pods
+        if p.metadata and p.metadata.name and p.status and p.status.phase == "Running"
+    )
+
+
+def backend_attempts(api: ApiClient, namespace: str, selector: str, marker: str) -> Counter[str]:
+    """Requests whose URL carries ``marker``, counted per X-Request-Id across the backends' logs.
+
+    The echo server logs one "Request" line per request it receives with its URL and headers;
+    Envoy keeps a request's X-Request-Id across retries, so the count per id is the number of
+    attempts that reached a backend (M8: counted at the backend, not inferred at the client).
+    """
+    core = CoreV1Api(api)
+    attempts: Counter[str] = Counter()
+    for pod in pod_names(api, namespace, selector):
+        logs = call(f"logs of {namespace}/{pod}", core.read_namespaced_pod_log, pod, namespace,
+                    container=APP_CONTAINER)  # fmt: skip
+        for line in str(logs).splitlines():
+            if "Request" in line and marker in line:
+                m = _REQUEST_ID.search(line)
+                attempts[m.group(1) if m else "?"] += 1
+    return attempts
