@@ -30,7 +30,8 @@ from meshcert.faults.nodes import NodeTarget, node_pause, node_stop
 from meshcert.faults.partition import partition
 from meshcert.faults.pods import container_kill, pod_kill
 from meshcert.faults.probes import ProbeResult, run_probe
-from meshcert.faults.toxiproxy import Toxic, UnknownToxic
+from meshcert.faults.toxiproxy import Stream, Toxic, UnknownToxic
+from meshcert.faults.toxiproxy_model import attributes_from_json
 from meshcert.kube.apply import apply_manifests
 from meshcert.kube.client import call
 from meshcert.kube.waits import pod_ready
@@ -153,9 +154,11 @@ def apply_fault(target: Target, fault: Fault) -> Iterator[str | None]:
 
         upstream = f"{p['service']}:{int(str(p['port']))}"
         with in_cluster_toxiproxy(t.api, t.namespace, upstream=upstream, run_id=t.run_id) as (client, svc):
-            raw = {"type": p["toxic"], "attributes": p.get("attributes") or {},
-                   "stream": p.get("stream", "downstream"), "toxicity": p.get("toxicity", 1.0)}  # fmt: skip
-            spec = Toxic.from_json(raw)
+            spec = Toxic(
+                attributes=attributes_from_json(str(p["toxic"]), dict(p.get("attributes") or {})),  # type: ignore[call-overload]
+                stream=Stream(str(p.get("stream", "downstream"))),
+                toxicity=float(str(p.get("toxicity", 1.0))),
+            )
             if isinstance(spec.attributes, UnknownToxic):
                 raise FaultError(f"{fault.where}: unknown toxic type {p['toxic']!r}")
             with toxic(client, "upstream", spec):
