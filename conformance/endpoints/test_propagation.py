@@ -108,11 +108,12 @@ def _measure(api: ApiClient, ns: str, sampler: HostSampler) -> Measurement:
         seen: dict[str, float] = {}
         deadline = t_up + STAGE_TIMEOUT
         while len(seen) < 3 and time.monotonic() < deadline:  # one loop, so no stage waits on another
-            now = time.monotonic()
+            before = time.monotonic()  # each read is dated by when it was sent
             if "ready" not in seen and get_pod(api, ns, "flip").ready:
-                seen["ready"] = now
+                seen["ready"] = before
+            before = time.monotonic()
             if "listed" not in seen and in_slice():
-                seen["listed"] = now
+                seen["listed"] = before
             answers = [o.at for o in sampler.outcomes[-200:] if o.backend == "flip" and o.at >= t_up]
             if answers:
                 seen.setdefault("reached", min(answers))  # the answered request's own send time
