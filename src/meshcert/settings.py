@@ -52,6 +52,11 @@ class Settings(BaseModel):
     kwok_nodes: int = Field(
         30, ge=1, le=1000, description="Simulated nodes: enough to make placement non-trivial."
     )
+    allow_disruptive: bool = Field(
+        False,
+        description="On an existing cluster, allow tests that stop/pause/partition nodes. Off by "
+        "default: a cluster meshcert did not create may be someone's; kind and kwok always allow it.",
+    )
     keep_cluster: bool = Field(False, description="Leave the cluster up after the run.")
     keep_on_failure: bool = Field(False, description="Keep namespaces of failed tests for debugging.")
     cache_dir: Path = Field(

@@ -36,9 +36,9 @@ def _root(
 
 
 def _register() -> None:
-    from meshcert.cli import cluster, engine, gc, images, run, toolchain
+    from meshcert.cli import chaos, cluster, engine, gc, images, mesh, run, toolchain
 
-    for module in (engine, toolchain, images, cluster, gc, run):
+    for module in (engine, toolchain, images, cluster, mesh, chaos, gc, run):
         module.register(app)
 
 

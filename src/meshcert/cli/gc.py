@@ -36,6 +36,7 @@ def register(app: typer.Typer) -> None:
             ("volumes", report.volumes),
             ("processes", report.processes),
             ("namespaces", report.namespaces),
+            ("faults (reverted)", report.faults),
         ):
             if items:
                 typer.echo(f"removed {label}: {', '.join(map(str, items))}")

@@ -47,6 +47,7 @@ def make_cluster(
             run_id=run_id,
             state_dir=settings.state_dir,
             name=settings.cluster_name,
+            disruptive=settings.allow_disruptive,
             progress=progress,
         )
     known = ", ".join(p.value for p in Provider)
