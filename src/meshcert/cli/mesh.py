@@ -27,10 +27,13 @@ def _mesh(ctx: typer.Context, name: str) -> IstioMesh:
     return IstioMesh(new_api_client(kubeconfig), kubeconfig, settings.cache_dir, name)
 
 
+# Module level: typer evaluates the (postponed) annotations in the module's namespace.
+ClusterArg = Annotated[str, typer.Argument(help="kind cluster name.")]
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="The reference mesh (Istio sidecar mode, upstream Envoy).", no_args_is_help=True)
     app.add_typer(sub, name="mesh")
-    cluster_arg = Annotated[str, typer.Argument(help="kind cluster name.")]
 
     @sub.command("images")
     def images(ctx: typer.Context) -> None:
@@ -45,7 +48,7 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{built.refs[name]}\t{size / 1e6:.0f} MB\t{built.archives[name]}")
 
     @sub.command("install")
-    def install(ctx: typer.Context, name: cluster_arg) -> None:
+    def install(ctx: typer.Context, name: ClusterArg) -> None:
         """Build/load images, install istiod, wait until Ready; prints the phase timings."""
         settings = ctx.ensure_object(Context).settings
         start = time.monotonic()
@@ -60,11 +63,11 @@ def register(app: typer.Typer) -> None:
         )
 
     @sub.command("uninstall")
-    def uninstall(ctx: typer.Context, name: cluster_arg) -> None:
+    def uninstall(ctx: typer.Context, name: ClusterArg) -> None:
         """Remove the mesh (istioctl uninstall --purge) and its namespace."""
         _mesh(ctx, name).uninstall()
 
     @sub.command("status")
-    def status(ctx: typer.Context, name: cluster_arg) -> None:
+    def status(ctx: typer.Context, name: ClusterArg) -> None:
         """istiod readiness and image."""
         typer.echo(_mesh(ctx, name).status())
