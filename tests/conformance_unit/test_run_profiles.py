@@ -46,9 +46,10 @@ def test_argv_rejects_unknown_provider() -> None:
 def test_cli_exits_with_pytests_code(monkeypatch: pytest.MonkeyPatch) -> None:
     import subprocess
 
+    import typer
     from typer.testing import CliRunner
 
-    from meshcert.cli import _register, app
+    from meshcert.cli import run
 
     seen: list[list[str]] = []
 
@@ -60,7 +61,8 @@ def test_cli_exits_with_pytests_code(monkeypatch: pytest.MonkeyPatch) -> None:
         return Done()
 
     monkeypatch.setattr(subprocess, "run", fake_run)
-    _register()
+    app = typer.Typer()  # only this module's commands: the test must not depend on the others
+    run.register(app)
     result = CliRunner().invoke(app, ["run", "conformance", "--profile", "full", "-k", "S1"])
     assert result.exit_code == 5, result.output
     assert seen and seen[0][4:8] == ["-m", "conformance", "-k", "S1"]
