@@ -76,3 +76,11 @@ def test_unknown_toolchain_component() -> None:
     res = _run("toolchain", "build", "nginx")
     assert res.returncode == 2
     assert "unknown component" in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_every_subcommand_loads() -> None:
+    """All subcommand modules import and register (a broken annotation breaks the whole CLI)."""
+    res = _run("--help")
+    assert res.returncode == 0, res.stderr
+    for command in ("doctor", "engine", "toolchain", "images", "cluster", "mesh", "chaos", "run", "gc"):
+        assert f" {command} " in res.stdout, command
