@@ -13,12 +13,13 @@ feasibility); resource amounts are written in canonical units (millicores, bytes
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from meshcert.invariants.placement_spec import Affinity, PodAffinityTerm, Toleration, TopologySpreadConstraint
 from meshcert.invariants.quantities import CPU
-from meshcert.invariants.selectors import LabelSelector, NodeSelector, Requirement
+from meshcert.invariants.selectors import LabelSelector, NodeSelector, Operator, Requirement
 from meshcert.invariants.views import ContainerPort, NodeView, PodView
 
 #: kwok manages nodes carrying this annotation (it marks them Ready and runs their pods).
@@ -180,3 +181,26 @@ def node_manifest(node: NodeView, *, extra_labels: Mapping[str, str] | None = No
         },
         "status": {"allocatable": resources, "capacity": resources},
     }
+
+
+def api_valid_pod(pod: PodView) -> PodView:
+    """``pod`` narrowed to what the API server accepts: a node *field* selector with operator In
+    or NotIn takes exactly one value (core/v1 validation), which the strategies may exceed; the
+    extra values are dropped. The oracle judges the objects read back, so nothing is assumed."""
+    required = pod.affinity.node_required
+    if required is None:
+        return pod
+    terms = tuple(
+        dataclasses.replace(
+            t,
+            match_fields=tuple(
+                dataclasses.replace(r, values=r.values[:1])
+                if r.operator in (Operator.IN, Operator.NOT_IN)
+                else r
+                for r in t.match_fields
+            ),
+        )
+        for t in required.terms
+    )
+    narrowed = dataclasses.replace(pod.affinity, node_required=dataclasses.replace(required, terms=terms))
+    return dataclasses.replace(pod, affinity=narrowed)

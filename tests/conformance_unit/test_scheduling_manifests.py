@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from meshcert.invariants import strategies
 from meshcert.invariants.views import NodeView, PodView
-from meshcert.scheduling_manifests import node_manifest, pod_manifest, quantity
+from meshcert.scheduling_manifests import api_valid_pod, node_manifest, pod_manifest, quantity
 
 
 @settings(max_examples=200, deadline=None)
@@ -48,3 +48,11 @@ def test_node_round_trip(nodes: list[NodeView]) -> None:
 def test_cpu_is_written_in_millicores() -> None:
     assert quantity("cpu", 1500) == "1500m"
     assert quantity("memory", 2**20) == "1048576"
+
+
+@given(strategies.pods(max_size=8))
+def test_api_valid_pod_has_single_value_field_selectors(pods: list[PodView]) -> None:
+    for pod in map(api_valid_pod, pods):
+        required = pod.affinity.node_required
+        for term in required.terms if required else ():
+            assert all(len(r.values) == 1 for r in term.match_fields if r.operator in ("In", "NotIn"))
