@@ -3,21 +3,18 @@ config accepted (upstream Envoy refuses Istio-only filters by counting ``update_
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from kubernetes.client import CoreV1Api
 
+from meshcert.conformance_support import attach_json
 from meshcert.mesh.istio import has_sidecar
 from meshcert.mesh.suite import MeshEnv
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane]
 
 
-def test_sidecars_injected_and_config_accepted(
-    mesh_env: MeshEnv, record_property: Callable[[str, object], None]
-) -> None:
-    record_property("echo_workload_ready_seconds", round(mesh_env.ready_seconds, 1))
+def test_sidecars_injected_and_config_accepted(mesh_env: MeshEnv) -> None:
+    attach_json("echo_workload_ready_seconds", round(mesh_env.ready_seconds, 1))
     core = CoreV1Api(mesh_env.api)
     pods = {p.metadata.name: p for p in core.list_namespaced_pod(mesh_env.namespace).items if p.metadata}
     injected = {name for name, p in pods.items() if has_sidecar(p)}

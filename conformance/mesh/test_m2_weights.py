@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from meshcert.conformance_support import attach_json
 from meshcert.invariants.stats import check_proportion
 from meshcert.mesh.echo import EchoBatch, send
 from meshcert.mesh.routing import subsets_rule, weighted_route
@@ -38,9 +39,7 @@ def test_m2_baseline_reaches_both_versions(mesh_env: MeshEnv) -> None:
     assert set(batch.versions) == {"v1", "v2"}, batch.versions
 
 
-def test_m2_weight_zero_gets_nothing(
-    mesh_env: MeshEnv, record_property: Callable[[str, object], None]
-) -> None:
+def test_m2_weight_zero_gets_nothing(mesh_env: MeshEnv) -> None:
     # Baseline: without routing config both versions answer.
     assert set(send(mesh_env.api, mesh_env.namespace, mesh_env.client, URL, count=20).versions) == {
         "v1",
@@ -52,16 +51,14 @@ def test_m2_weight_zero_gets_nothing(
         [subsets_rule("server", ns, ["v1", "v2"]), weighted_route("server", ns, {"v1": 100, "v2": 0})],
     ):
         conv = converge_batches(mesh_env, URL, only("v1"), what="all traffic on v1 (v2 weight 0)")
-        record_property("M6_convergence_seconds", round(conv.time_to_converge, 2))
+        attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
         batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
         assert not batch.failure, batch.failure
         assert batch.versions["v2"] == 0, f"weight-0 backend answered {batch.versions['v2']}/{SAMPLES}"
         assert set(batch.versions) == {"v1"}
 
 
-def test_m2_split_within_binomial_interval(
-    mesh_env: MeshEnv, record_property: Callable[[str, object], None]
-) -> None:
+def test_m2_split_within_binomial_interval(mesh_env: MeshEnv) -> None:
     ns = mesh_env.namespace
     dr = subsets_rule("server", ns, ["v1", "v2"])
     with routing(mesh_env, [dr, weighted_route("server", ns, {"v1": 100, "v2": 0})]):
@@ -77,11 +74,11 @@ def test_m2_split_within_binomial_interval(
                 count=20,
                 consecutive=1,
             )
-            record_property("M6_convergence_seconds", round(conv.time_to_converge, 2))
+            attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
             batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
             assert not batch.failure, batch.failure
             n = len(batch.responses)
             check = check_proportion(batch.versions["v1"], n, 0.7)
-            record_property("M2_v1_share", str(check))
+            attach_json("M2_v1_share", str(check))
             assert check.consistent, f"v1 {batch.versions['v1']}/{n}: {check}"
             assert set(batch.versions) == {"v1", "v2"}

@@ -3,10 +3,9 @@ one gives 200. The backend delay comes from the echo server itself (``?delay=``)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 
+from meshcert.conformance_support import attach_json
 from meshcert.mesh.echo import send
 from meshcert.mesh.routing import timeout_route
 from meshcert.mesh.suite import MeshEnv, converge_batches, routing
@@ -22,9 +21,7 @@ FAST = "http://server/?delay=100ms"
 SLACK = 0.5
 
 
-def test_m7_timeout_gives_504_at_timeout(
-    mesh_env: MeshEnv, record_property: Callable[[str, object], None]
-) -> None:
+def test_m7_timeout_gives_504_at_timeout(mesh_env: MeshEnv) -> None:
     ns = mesh_env.namespace
     baseline = send(mesh_env.api, ns, mesh_env.client, SLOW, count=1, request_timeout=10)
     assert [r.code for r in baseline.responses] == ["200"], baseline
@@ -33,11 +30,11 @@ def test_m7_timeout_gives_504_at_timeout(
             mesh_env, SLOW, lambda b: "" if set(b.codes) == {"504"} else f"codes {dict(b.codes)}",
             what="slow backend answered 504", count=1, request_timeout=10,
         )  # fmt: skip
-        record_property("M6_convergence_seconds", round(conv.time_to_converge, 2))
+        attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
         slow = send(mesh_env.api, ns, mesh_env.client, SLOW, count=5, request_timeout=10)
         assert [r.code for r in slow.responses] == ["504"] * 5, slow.responses
         latencies = [r.latency for r in slow.responses]
-        record_property("M7_504_latencies", latencies)
+        attach_json("M7_504_latencies", latencies)
         assert all(TIMEOUT - 0.05 <= t <= TIMEOUT + SLACK for t in latencies), latencies
         fast = send(mesh_env.api, ns, mesh_env.client, FAST, count=5, request_timeout=10)
         assert [r.code for r in fast.responses] == ["200"] * 5, fast.responses

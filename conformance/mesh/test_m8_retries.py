@@ -4,10 +4,10 @@ reaches the backends exactly 1+N times; with failure rate p, success is at least
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 
 import pytest
 
+from meshcert.conformance_support import attach_json
 from meshcert.invariants.stats import wilson_interval
 from meshcert.mesh.echo import backend_attempts, send
 from meshcert.mesh.routing import retry_route, timeout_route
@@ -25,9 +25,7 @@ def _url(marker: str, codes: str) -> str:
     return f"http://server/?codes={codes}&m={marker}"
 
 
-def test_m8_attempts_counted_at_backend(
-    mesh_env: MeshEnv, record_property: Callable[[str, object], None]
-) -> None:
+def test_m8_attempts_counted_at_backend(mesh_env: MeshEnv) -> None:
     ns = mesh_env.namespace
     # Baseline without retries (attempts 0 is explicit: Istio's default policy retries some errors).
     base = uuid.uuid4().hex
@@ -48,7 +46,7 @@ def test_m8_attempts_counted_at_backend(
         batch = send(mesh_env.api, ns, mesh_env.client, _url(marker, "503:1"), count=10)
         assert set(batch.codes) == {"503"}, batch.codes
         per_request = backend_attempts(mesh_env.api, ns, "app=server", marker)
-        record_property("M8_attempts_per_request", sorted(per_request.values()))
+        attach_json("M8_attempts_per_request", sorted(per_request.values()))
         assert len(per_request) == 10, per_request
         assert set(per_request.values()) == {1 + ATTEMPTS}, per_request
 
@@ -56,6 +54,6 @@ def test_m8_attempts_counted_at_backend(
         flaky = send(mesh_env.api, ns, mesh_env.client, _url(marker, "503:1,200:1"), count=REQUESTS)
         ok = flaky.codes["200"]
         ci = wilson_interval(ok, len(flaky.responses))
-        record_property("M8_success", str(ci))
+        attach_json("M8_success", str(ci))
         assert ci.upper >= 1 - 0.5 ** (ATTEMPTS + 1), f"success {ok}/{len(flaky.responses)}: {ci}"
         assert max(backend_attempts(mesh_env.api, ns, "app=server", marker).values()) <= 1 + ATTEMPTS

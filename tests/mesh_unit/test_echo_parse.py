@@ -9,10 +9,12 @@ from meshcert.mesh.echo import EchoResponse, echo_manifests, parse_echo_output, 
 _TWO = """\
 [0] Url=http://server:80/
 [0] StatusCode=200
-[0] ServiceVersion=v1
-[0] Hostname=server-v1-7d9f-abcde
-[0] RequestHeader=X-Request-Id:1234
-[0 body] anything
+[0] ResponseHeader=Server:envoy
+[0 body] ServiceVersion=v1
+[0 body] RequestHeader=X-Forwarded-Client-Cert:By=spiffe://cluster.local/ns/a/sa/b;Hash=1;Subject="";URI=spiffe://cluster.local/ns/a/sa/client
+[0 body] RequestHeader=X-Request-Id:1234
+[0 body] Hostname=server-v1-7d9f-abcde
+[0 body] free text
 [1] StatusCode=504
 [1] Hostname=
 """
@@ -21,7 +23,13 @@ _TWO = """\
 def test_parses_each_request_in_order() -> None:
     out = parse_echo_output(_TWO)
     assert out == [
-        EchoResponse(0, code="200", hostname="server-v1-7d9f-abcde", version="v1"),
+        EchoResponse(
+            0,
+            code="200",
+            hostname="server-v1-7d9f-abcde",
+            version="v1",
+            peer="spiffe://cluster.local/ns/a/sa/client",
+        ),
         EchoResponse(1, code="504"),
     ]
     assert [r.ok for r in out] == [True, False]

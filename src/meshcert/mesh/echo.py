@@ -30,7 +30,10 @@ SERVICE_HTTP_PORT = 80
 APP_CONTAINER = "app"
 PROXY_CONTAINER = "istio-proxy"
 
-_LINE = re.compile(r"^\[(\d+)\] (\w[\w-]*)=(.*)$")
+#: "[3] StatusCode=200" (what the client saw) and "[3 body] Hostname=..." (what the server wrote).
+_LINE = re.compile(r"^\[(\d+)(?: body)?\] (\w[\w-]*)=(.*)$")
+#: The server echoes the X-Forwarded-Client-Cert its sidecar added: URI= is the client's SPIFFE id.
+_XFCC_URI = re.compile(r"^X-Forwarded-Client-Cert:.*;URI=([^;,]+)", re.I)
 _ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
 #: Go's map formatting of the logged headers: "X-Request-Id:[0f1e...]".
 _REQUEST_ID = re.compile(r"X-Request-Id:\[([^\]]+)\]", re.I)
@@ -116,6 +119,8 @@ class EchoResponse:
     error: str = ""
     #: Seconds the client measured for this request (its ``Latency=`` field); -1 when absent.
     latency: float = -1.0
+    #: The client identity the server's sidecar verified (SPIFFE URI from XFCC); "" if plaintext.
+    peer: str = ""
 
     @property
     def ok(self) -> bool:
@@ -161,6 +166,8 @@ def parse_echo_output(text: str) -> list[EchoResponse]:
         elif m := _LINE.match(line):
             entry = fields.setdefault(int(m.group(1)), {})
             entry.setdefault(m.group(2), m.group(3))  # first wins: headers echo later fields
+            if m.group(2) == "RequestHeader" and (x := _XFCC_URI.match(m.group(3))):
+                entry["peer"] = x.group(1)
     return [
         EchoResponse(
             index=i,
@@ -169,6 +176,7 @@ def parse_echo_output(text: str) -> list[EchoResponse]:
             version=f.get("ServiceVersion", ""),
             error=f.get("error", ""),
             latency=parse_go_duration(f["Latency"]) if "Latency" in f else -1.0,
+            peer=f.get("peer", ""),
         )
         for i, f in sorted(fields.items())
     ]
