@@ -46,7 +46,12 @@ def test_latency_toxic_shifts_p50_by_its_latency(toxi: ToxiproxyClient, proxy: P
         f"with 100 ms toxic {p50_hurt:.2f} ms (n={hurt.latency_ms.n}), shift {shift:.2f} ms"
     )
     assert base.failures == hurt.failures == 0
-    assert base.latency_ms.n == hurt.latency_ms.n == 60
+    for run in (base, hurt):
+        # Every planned request is accounted for; on a loaded 2-core host the scheduler may miss
+        # a slot (counted as late, never silently dropped), so require most, not all, were sent.
+        assert run.ledger.planned == 60
+        assert run.latency_ms.n + run.ledger.late + run.ledger.no_user == 60
+        assert run.latency_ms.n >= 40  # two thirds: p50 of >= 40 samples is still well determined
     assert shift == pytest.approx(100.0, abs=15.0)
 
 
