@@ -235,10 +235,18 @@ class KwokCluster:
                               timeout=DELETE_TIMEOUT)  # fmt: skip
             except ClusterError as e:
                 self.progress(f"kwokctl delete failed ({e}); killing the processes")
+        ticks = {pid: process_start_ticks(pid) for pid in before.values()}
         for name, pid in before.items():
             if _runs_from(pid, self.cluster_dir):
                 self.progress(f"killing leftover {name} (pid {pid})")
                 _kill(pid)
+        # SIGKILL and kwokctl's own stop are asynchronous: `down` returns only once the processes
+        # are really gone, so a caller (or gc) never sees a half-stopped cluster.
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while left := [p for p, t in ticks.items() if t is not None and process_start_ticks(p) == t]:
+            if time.monotonic() > deadline:
+                raise ClusterError(f"kwok processes {left} still running {STOP_TIMEOUT:.0f}s after kill")
+            time.sleep(0.1)
         shutil.rmtree(self.cluster_dir, ignore_errors=True)
 
     def status(self) -> ClusterInfo | None:
@@ -276,6 +284,10 @@ def _nodes_ready(kubectl: Kubectl, expected: int) -> tuple[bool, str]:
         )
     ]
     return len(ready) >= expected, f"{len(ready)}/{expected} nodes Ready"
+
+
+#: A killed process is gone within milliseconds; 10 s covers a 2-core host under heavy load.
+STOP_TIMEOUT = 10.0
 
 
 def _runs_from(pid: int, directory: Path) -> bool:
