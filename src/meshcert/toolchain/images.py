@@ -290,7 +290,19 @@ def _build_images(*, cache_dir: Path, debian_mirror: str | None, progress: Progr
     # Always (re)load: 7 MB, and the tag stays the same when only the app's source changed.
     docker("docker load testapp", "load", "-i", str(archives["testapp"]))
     (cache_dir / "images" / "node-image").write_text(tag + "\n")
+    _prune_node_images(keep=tag)
     return BuiltImages(tag, TESTAPP_IMAGE, archives, time.monotonic() - start)
+
+
+def _prune_node_images(*, keep: str) -> None:
+    """Drop superseded node images (~1 GB each). Docker refuses (and we ignore) any image a
+    container still uses, so a cluster created from an older image keeps working."""
+    tags = docker(
+        "list node images", "images", NODE_REPO, "--format", "{{.Repository}}:{{.Tag}}", check=False
+    )
+    for ref in tags.split():
+        if ref != keep:
+            docker("remove old node image", "rmi", ref, check=False)
 
 
 def current_node_image(cache_dir: Path) -> str:
