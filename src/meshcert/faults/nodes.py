@@ -25,6 +25,7 @@ from kubernetes.client import ApiClient, CoordinationV1Api, CoreV1Api
 
 from meshcert.errors import FaultError, MeshcertError
 from meshcert.faults import revert
+from meshcert.faults.restore import restoring
 from meshcert.faults.revert import node_containers
 from meshcert.kube.client import call
 from meshcert.kube.waits import node_ready
@@ -96,17 +97,13 @@ def node_stop(
     """``docker stop`` the node for the block; revert = start, restore pod routes, wait for Node Ready."""
     store = RunStore(state_dir)
     fault = _record(store, run_id, "node-stop", target)
-    body_error: BaseException | None = None
-    try:
+    with restoring(
+        f"{fault.kind} of {target.node}", lambda: _finish(api, store, run_id, fault, ready_timeout)
+    ):
         revert.container(target.node).stop(timeout=0)  # kill at once: a node dying, not draining
         if revert.container_state(target.node) != "exited":
             raise FaultError(f"{target.node} still {revert.container_state(target.node)} after docker stop")
         yield target
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
-        _finish(api, store, run_id, fault, body_error, ready_timeout=ready_timeout)
 
 
 @contextlib.contextmanager
@@ -121,35 +118,17 @@ def node_pause(
     """``docker pause`` the node for the block; revert = unpause, then wait for Node Ready."""
     store = RunStore(state_dir)
     fault = _record(store, run_id, "node-pause", target)
-    body_error: BaseException | None = None
-    try:
+    with restoring(
+        f"{fault.kind} of {target.node}", lambda: _finish(api, store, run_id, fault, ready_timeout)
+    ):
         revert.container(target.node).pause()
         if revert.container_state(target.node) != "paused":
             raise FaultError(f"{target.node} is {revert.container_state(target.node)} after docker pause")
         yield target
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
-        _finish(api, store, run_id, fault, body_error, ready_timeout=ready_timeout)
 
 
-def _finish(
-    api: ApiClient,
-    store: RunStore,
-    run_id: str,
-    fault: FaultRecord,
-    body_error: BaseException | None,
-    *,
-    ready_timeout: float,
-) -> None:
-    """Revert through the gc mechanism, verify container state and Node Ready, cross the record out."""
-    try:
-        revert.revert_fault(fault, run_id=run_id)
-        wait_for_node_ready(api, fault.detail["node"], timeout=ready_timeout)
-    except MeshcertError as e:
-        if body_error is None:
-            raise FaultError(f"reverting {fault.kind} of {fault.detail['node']} failed: {e}") from e
-        body_error.add_note(f"meshcert: reverting {fault.kind} of {fault.detail['node']} ALSO failed: {e!r}")
-        return
+def _finish(api: ApiClient, store: RunStore, run_id: str, fault: FaultRecord, ready_timeout: float) -> None:
+    """Revert through the gc mechanism, wait for Node Ready, then cross the record out (only then)."""
+    revert.revert_fault(fault, run_id=run_id)
+    wait_for_node_ready(api, fault.detail["node"], timeout=ready_timeout)
     store.remove_fault(run_id, fault.key)

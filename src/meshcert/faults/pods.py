@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from kubernetes.client import ApiClient, CoreV1Api, V1DeleteOptions, V1Pod
 
-from meshcert.errors import FaultError, MeshcertError
+from meshcert.errors import FaultError
 from meshcert.faults import revert
+from meshcert.faults.restore import restoring
 from meshcert.kube.client import call
 from meshcert.kube.waits import pod_ready
 
@@ -81,35 +82,12 @@ def pod_kill(
         f"delete pod {namespace}/{pod}", core.delete_namespaced_pod, pod, namespace,
         body=V1DeleteOptions(grace_period_seconds=0),
     )  # fmt: skip
-    body_error: BaseException | None = None
-    try:
-        yield killed
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
-        _recover(
-            api, namespace, selector, expected=expected, timeout=timeout, body_error=body_error,
-            what=f"pod kill of {pod}",
-        )  # fmt: skip
 
-
-def _recover(
-    api: ApiClient,
-    namespace: str,
-    selector: str,
-    *,
-    expected: int,
-    timeout: float,
-    body_error: BaseException | None,
-    what: str,
-) -> None:
-    try:
+    def recover() -> None:
         wait_for_ready_count(api, namespace, selector, expected, timeout=timeout)
-    except MeshcertError as e:
-        if body_error is None:
-            raise FaultError(f"{what}: workload did not recover: {e}") from e
-        body_error.add_note(f"meshcert: {what}: workload ALSO did not recover: {e!r}")
+
+    with restoring(f"pod kill of {pod} (workload recovery)", recover):
+        yield killed
 
 
 def _container_id(pod: V1Pod, container: str) -> str:
@@ -147,24 +125,17 @@ def container_kill(
     if code != 0:
         raise FaultError(f"crictl stop {cid} on {node}: {out.strip()}")
     killed = Killed(namespace, pod, node, container, time.monotonic())
-    body_error: BaseException | None = None
-    try:
-        yield killed
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
+
+    def comes_back() -> None:
         deadline = time.monotonic() + timeout
-        state = ""
         while True:
             cur = call(f"get pod {namespace}/{pod}", core.read_namespaced_pod, pod, namespace)
             if _restarts(cur, container) > before and pod_ready(cur):
-                break
+                return
             state = f"restarts {_restarts(cur, container)} (was {before}), ready {pod_ready(cur)}"
             if time.monotonic() > deadline:
-                err = FaultError(f"container {container} of {namespace}/{pod} did not come back: {state}")
-                if body_error is None:
-                    raise err
-                body_error.add_note(f"meshcert: {err}")
-                break
+                raise FaultError(f"container {container} of {namespace}/{pod} did not come back: {state}")
             time.sleep(_POLL_S)
+
+    with restoring(f"container kill of {namespace}/{pod}/{container}", comes_back):
+        yield killed

@@ -15,29 +15,11 @@ Not here: deciding what "steady state" means (C2) — that belongs to the experi
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from meshcert.errors import FaultError
+from meshcert.faults.restore import restoring
 from meshcert.faults.toxiproxy import Proxy, Toxic, ToxiproxyClient
-
-
-def _revert(
-    what: str, undo: Callable[[], None], verify: Callable[[], None], body_error: BaseException | None
-) -> None:
-    """Run ``undo`` then ``verify``; raise on failure unless the body already raised (then add a note)."""
-    try:
-        undo()
-    except FaultError as e:
-        failure: FaultError = e
-    else:
-        try:
-            verify()
-            return
-        except FaultError as e:
-            failure = e
-    if body_error is None:
-        raise FaultError(f"reverting {what} failed: {failure}") from failure
-    body_error.add_note(f"meshcert: reverting {what} ALSO failed: {failure!r}")
 
 
 @contextlib.contextmanager
@@ -54,14 +36,12 @@ def toxic(client: ToxiproxyClient, proxy: str, spec: Toxic) -> Iterator[Toxic]:
         if added.key in left:
             raise FaultError(f"{what} is still listed after DELETE; toxics now: {left}")
 
-    body_error: BaseException | None = None
-    try:
+    def restore() -> None:
+        undo()
+        verify()
+
+    with restoring(what, restore):
         yield added
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
-        _revert(what, undo, verify, body_error)
 
 
 @contextlib.contextmanager
@@ -93,11 +73,9 @@ def proxy_down(client: ToxiproxyClient, proxy: str) -> Iterator[Proxy]:
                 f"was {before.listen} -> {before.upstream}"
             )
 
-    body_error: BaseException | None = None
-    try:
+    def restore() -> None:
+        undo()
+        verify()
+
+    with restoring(what, restore):
         yield down
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
-        _revert(what, undo, verify, body_error)
