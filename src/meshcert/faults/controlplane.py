@@ -19,6 +19,7 @@ from pathlib import Path
 
 from meshcert.errors import FaultError
 from meshcert.faults import revert
+from meshcert.faults.restore import restoring
 from meshcert.runs import FaultRecord, RunStore
 
 COMPONENTS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd")
@@ -83,22 +84,14 @@ def component_down(
     code, out = revert.node_exec(
         node, ["sh", "-c", f'mkdir -p "{stash}" && mv "{revert.MANIFESTS_DIR}/{manifest}" "{stash}/"']
     )
-    body_error: BaseException | None = None
-    try:
+
+    def restore() -> None:
+        revert.revert_fault(fault, run_id=run_id)
+        wait_component(node, component, running=True, timeout=timeout)
+        store.remove_fault(run_id, fault.key)
+
+    with restoring(f"{component} on {node}", restore):
         if code != 0:
             raise FaultError(f"moving {manifest} aside on {node}: {out.strip()}")
         took = wait_component(node, component, running=False, timeout=timeout)
         yield ComponentDown(node, component, took)
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
-        try:
-            revert.revert_fault(fault, run_id=run_id)
-            wait_component(node, component, running=True, timeout=timeout)
-        except FaultError as e:
-            if body_error is None:
-                raise FaultError(f"restoring {component} on {node} failed: {e}") from e
-            body_error.add_note(f"meshcert: restoring {component} on {node} ALSO failed: {e!r}")
-        else:
-            store.remove_fault(run_id, fault.key)

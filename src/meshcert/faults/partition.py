@@ -21,6 +21,7 @@ from pathlib import Path
 from meshcert.cluster.cni import NodeNet
 from meshcert.errors import FaultError
 from meshcert.faults import revert
+from meshcert.faults.restore import restoring
 from meshcert.runs import FaultRecord, RunStore
 
 
@@ -68,8 +69,12 @@ def partition(
     )
     store.add_fault(run_id, fault)
     comment = f"{revert.COMMENT_PREFIX}{run_id}"
-    body_error: BaseException | None = None
-    try:
+
+    def heal() -> None:
+        revert.revert_fault(fault, run_id=run_id)
+        store.remove_fault(run_id, fault.key)
+
+    with restoring(f"partition {fault.key}", heal):
         inserted = 0
         for here, there in [(a, b) for a in side_a for b in side_b] + [
             (b, a) for a in side_a for b in side_b
@@ -84,15 +89,3 @@ def partition(
         if seen < inserted:
             raise FaultError(f"partition: inserted {inserted} rules but only {seen} are listed")
         yield Partition(cluster, tuple(side_a), tuple(side_b), inserted)
-    except BaseException as e:
-        body_error = e
-        raise
-    finally:
-        try:
-            revert.revert_fault(fault, run_id=run_id)
-        except FaultError as e:
-            if body_error is None:
-                raise FaultError(f"healing partition {fault.key} failed: {e}") from e
-            body_error.add_note(f"meshcert: healing partition {fault.key} ALSO failed: {e!r}")
-        else:
-            store.remove_fault(run_id, fault.key)
