@@ -85,14 +85,18 @@ def collect(settings: Settings, *, run_ids: list[str] | None = None, everything:
     """Remove what the selected runs created. Default selection: runs whose process is dead."""
     store = RunStore(settings.state_dir)
     report = GcReport()
-    live = {r for r in store.run_ids() if (rec := store.read(r)) and _record_alive(rec)}
+    recorded = set(store.run_ids())
+    live = {r for r in recorded if (rec := store.read(r)) and _record_alive(rec)}
 
     def selected(run_id: str | None) -> bool:
         if run_ids is not None:
             return run_id in run_ids
         if everything:
             return True
-        return run_id is not None and run_id not in live
+        # Only runs this store recorded and whose owner is dead: a label from a run this store
+        # never saw belongs to someone else (another user, another state dir, a concurrent CI
+        # job on the same engine) and is taken only when named or with --all.
+        return run_id is not None and run_id in recorded and run_id not in live
 
     for run_id in store.run_ids():
         if not selected(run_id):

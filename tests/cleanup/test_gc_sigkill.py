@@ -72,3 +72,28 @@ def test_gc_leaves_live_runs_alone(tmp_path: Path) -> None:
     gc = subprocess.run([MESHCERT, "gc"], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     assert gc.returncode == 0, gc.stderr
     assert (tmp_path / "state" / "runs" / rid / "run.json").is_file()
+
+
+@pytest.mark.e2e
+def test_gc_leaves_runs_it_never_recorded_alone(tmp_path: Path) -> None:
+    """A plain `meshcert gc` with its own (empty) state dir must not sweep another store's runs:
+    their labelled containers belong to a concurrent job or another user. Named, they go."""
+    env = {**os.environ, "MESHCERT_STATE_DIR": str(tmp_path / "state")}
+    rid = new_run_id()
+    image = _docker("images", "-q", "--filter", "reference=meshcert/*").split()
+    assert image, "no locally built meshcert image to create a stand-in container from"
+    name = f"{rid}-stranger"
+    labels = ["--label", "meshcert.io/managed=true", "--label", f"meshcert.io/run-id={rid}"]
+    _docker("create", "--name", name, *labels, image[0])
+    try:
+        assert _docker("ps", "-aq", "--filter", f"name=^{name}$").strip(), "stand-in container not created"
+        gc = subprocess.run([MESHCERT, "gc"], env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        assert gc.returncode == 0, gc.stderr
+        assert _docker("ps", "-aq", "--filter", f"name=^{name}$").strip(), "gc swept a run it never recorded"
+        gc = subprocess.run(
+            [MESHCERT, "gc", rid], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+        )
+        assert gc.returncode == 0, gc.stderr
+        assert not _docker("ps", "-aq", "--filter", f"name=^{name}$").strip(), "named run not collected"
+    finally:
+        _docker("rm", "-f", name)
