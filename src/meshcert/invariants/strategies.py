@@ -106,7 +106,9 @@ def node_affinities(draw: st.DrawFn) -> NodeSelector:
         Requirement,
         st.just("metadata.name"),
         st.sampled_from((Operator.IN, Operator.NOT_IN)),
-        st.lists(st.sampled_from([f"node-{i}" for i in range(5)]), min_size=1, max_size=2).map(tuple),
+        # The API server accepts exactly one value for In/NotIn on a node field selector
+        # (validation: "must be only one value when operator is In or NotIn").
+        st.sampled_from([f"node-{i}" for i in range(5)]).map(lambda name: (name,)),
     )
     terms = st.builds(
         NodeSelectorTerm, st.lists(reqs, max_size=2).map(tuple), st.lists(fields, max_size=1).map(tuple)
