@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from meshcert.cli._context import Context
+from meshcert.cli._progress import Step
 from meshcert.toolchain.gobuild import BuildResult, build_all
 from meshcert.toolchain.pins import GO_COMPONENTS, PAUSE_VERSION
 
@@ -25,20 +26,22 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build every pinned component; a no-op when the cache is current."""
         settings = ctx.ensure_object(Context).settings
-        status = _console.status("")
+        step = Step(_console)
 
         def started(name: str, version: str) -> None:
-            status.update(f"building {name} {version} (go build; minutes when cold)")
-            status.start()
+            step.start(f"building {name} {version} (go build; minutes when cold)")
 
         def done(r: BuildResult) -> None:
-            status.stop()
+            step.stop()
             how = "cached" if r.cached else f"built in {r.seconds:.0f}s"
             _console.print(f"  {r.name:<11} {r.version:<9} {how}  [dim]{r.directory}[/dim]")
 
-        build_all(
-            cache_dir=settings.cache_dir, only=set(only) if only else None, on_start=started, on_done=done
-        )
+        try:
+            build_all(
+                cache_dir=settings.cache_dir, only=set(only) if only else None, on_start=started, on_done=done
+            )
+        finally:
+            step.stop()
 
     @sub.command("list")
     def list_() -> None:
