@@ -192,6 +192,7 @@ def send(
     headers: dict[str, str] | None = None,
     request_timeout: float = 5.0,
     qps: int = 0,
+    method: str = "",
 ) -> EchoBatch:
     """Send ``count`` requests to ``url`` with the echo client in ``pod`` (its app container).
 
@@ -199,8 +200,11 @@ def send(
     prints nothing per request; that is returned as ``failure`` with the client's message, and
     callers needing per-request outcomes under such errors send batches of one.
     ``request_timeout`` is per request; the exec deadline covers every request of the batch.
+    ``method`` (HTTP only) overrides the client's GET, e.g. for method-scoped authorization.
     """
     argv = ["/usr/local/bin/client", url, f"--count={count}", f"--timeout={request_timeout}s", f"--qps={qps}"]
+    if method:
+        argv.append(f"--method={method}")
     for k, v in (headers or {}).items():
         argv.append(f"--header={k}:{v}")
     start = time.monotonic()

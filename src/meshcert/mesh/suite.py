@@ -68,8 +68,9 @@ def deploy_echo_env(mesh: IstioMesh, api: ApiClient, namespace: str, *, run_id: 
 
 def _plural(kind: str) -> str:
     # The Istio kinds these suites apply pluralise regularly (virtualservices, destinationrules,
-    # peerauthentications); a kind that does not should get its own entry here.
-    return kind.lower() + "s"
+    # peerauthentications, authorizationpolicies); a kind that does not should get its own entry.
+    lower = kind.lower()
+    return lower[:-1] + "ies" if lower.endswith("y") else lower + "s"
 
 
 def delete_objects(api: ApiClient, namespace: str, manifests: list[dict[str, Any]]) -> None:
