@@ -1,0 +1,209 @@
+"""Pure checkers for the routing invariants M2-M6, M9, M11, M12 (no I/O; unit-tested).
+
+Why: an e2e test observes the data plane (batches of echo responses, backend log counts) and a
+checker decides, returning `Violation`s whose text is the readable diff the report shows
+("GET server/match/exact: expected rule exact (v2, 200), observed rule prefix-long (v1, 200)").
+Tests call `assert_no_violations`; the proof tests (issue 5 item 6) feed a deliberately wrong
+config through the same checkers and expect the failure.
+
+Ratios use binomial intervals (meshcert.invariants.stats): a ratio is consistent with the
+configured p when p lies inside the observed Wilson interval; p = 0 and 1 are judged exactly.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from meshcert.invariants.stats import ProportionCheck, check_proportion, percentile
+from meshcert.invariants.violations import ObjectRef, Violation, set_violation
+from meshcert.mesh.matching import RULE_HEADER, Expected
+from meshcert.mesh.probe import EchoRequest, Exchange
+
+
+def _route(name: str) -> ObjectRef:
+    return ObjectRef("Route", name)
+
+
+# ---- M2 weights -------------------------------------------------------------------------
+
+
+def split_checks(observed: Mapping[str, int], weights: Mapping[str, int]) -> dict[str, ProportionCheck]:
+    """Per backend: is its share of the responses consistent with weight / Σweights?"""
+    n = sum(observed.values())
+    total = sum(weights.values())
+    return {b: check_proportion(observed.get(b, 0), n, w / total) for b, w in sorted(weights.items())}
+
+
+def split_violations(
+    observed: Mapping[str, int], weights: Mapping[str, int], *, route: str
+) -> list[Violation]:
+    """M2: every share inside its binomial interval, weight 0 gets nothing, and the backends
+    reached are exactly those with weight > 0 (an unknown backend answering is a violation)."""
+    if sum(observed.values()) == 0:
+        return [Violation("M2", _route(route), "no responses observed")]
+    out = set_violation(
+        "M2", _route(route), "backends reached != backends with weight > 0",
+        expected=[b for b, w in weights.items() if w > 0], observed=[b for b, k in observed.items() if k],
+    )  # fmt: skip
+    for backend, check in split_checks(observed, weights).items():
+        if not check.consistent:
+            out.append(Violation("M2", _route(route), f"{backend} share: {check}"))
+    return out
+
+
+# ---- M3 matching --------------------------------------------------------------------------
+
+
+def _observed_rule(x: Exchange) -> str:
+    tags = x.request_header(RULE_HEADER)
+    return tags[0] if tags else ""
+
+
+def _describe(x: Exchange) -> str:
+    if x.error:
+        return f"error {x.error!r}"
+    rule = _observed_rule(x) or "-"
+    return f"rule {rule} ({x.version or '-'}, {x.code})"
+
+
+def matching_violations(
+    cases: Sequence[tuple[EchoRequest, Expected, Sequence[Exchange]]], *, route: str
+) -> list[Violation]:
+    """M3: every exchange of every probe got its expected rule, backend and status."""
+    out: list[Violation] = []
+    for req, want, exchanges in cases:
+        if not exchanges:
+            out.append(Violation("M3", _route(route), f"{req}: no response"))
+            continue
+        wrong = [
+            x
+            for x in exchanges
+            if x.error or x.code != want.code or (want.code == "200" and (
+                _observed_rule(x) != want.rule or x.version != want.backend))
+        ]  # fmt: skip
+        if wrong:
+            exp = (
+                f"rule {want.rule} ({want.backend}, {want.code})" if want.rule else f"no route ({want.code})"
+            )
+            got = sorted(Counter(_describe(x) for x in wrong).items())
+            seen = ", ".join(f"{d} x{k}" for d, k in got)
+            out.append(Violation("M3", _route(route), f"{req}: expected {exp}, observed {seen}"))
+    return out
+
+
+# ---- M4 filters ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HeaderExpectation:
+    """Request headers the backend must see: ``equal`` exactly these values, ``contains`` at
+    least these values (an ``add`` keeps the client's value too), ``absent`` not at all."""
+
+    equal: Mapping[str, Sequence[str]]
+    contains: Mapping[str, Sequence[str]]
+    absent: Sequence[str]
+
+
+def header_violations(x: Exchange, want: HeaderExpectation, *, route: str) -> list[Violation]:
+    out: list[Violation] = []
+    ref = _route(route)
+    if x.error or x.code != "200":
+        return [Violation("M4", ref, f"request failed: {x.code} {x.error}")]
+    for name, values in want.equal.items():
+        got = x.request_header(name)
+        if sorted(got) != sorted(values):
+            out.append(Violation("M4", ref, f"header {name}: expected {list(values)}, backend saw {got}"))
+    for name, values in want.contains.items():
+        got = x.request_header(name)
+        missing = [v for v in values if v not in got]
+        if missing:
+            out.append(Violation("M4", ref, f"header {name}: missing {missing}, backend saw {got}"))
+    for name in want.absent:
+        if got := x.request_header(name):
+            out.append(Violation("M4", ref, f"header {name}: expected removed, backend saw {got}"))
+    return out
+
+
+def rewrite_violations(x: Exchange, *, expected_url: str, route: str) -> list[Violation]:
+    if x.error or x.code != "200" or x.url != expected_url:
+        got = x.url or f"no backend answer ({x.code} {x.error})"
+        return [Violation("M4", _route(route), f"rewrite: expected backend URL {expected_url}, saw {got}")]
+    return []
+
+
+def redirect_violations(x: Exchange, *, code: str, location: str, route: str) -> list[Violation]:
+    got = x.response_header("Location")
+    if x.code != code or got != [location]:
+        return [Violation("M4", _route(route), f"redirect: expected {code} Location {location}, "
+                                               f"got {x.code or x.error} Location {got}")]  # fmt: skip
+    if x.version:
+        return [Violation("M4", _route(route), f"redirect answered by backend {x.version}, not by the proxy")]
+    return []
+
+
+# ---- M9 / M11 fractions -------------------------------------------------------------------
+
+
+def fraction_violations(
+    invariant: str, what: str, k: int, n: int, p: float, *, route: str
+) -> list[Violation]:
+    """k of n consistent with fraction p (binomial interval; p = 0 means none at all)."""
+    if n <= 0:
+        return [Violation(invariant, _route(route), f"{what}: no samples")]
+    check = check_proportion(k, n, p)
+    return [] if check.consistent else [Violation(invariant, _route(route), f"{what}: {check}")]
+
+
+# ---- M12 consistent hashing ---------------------------------------------------------------
+
+
+def hashing_violations(
+    per_key: Mapping[str, Mapping[str, int]], *, min_backends: int, route: str
+) -> list[Violation]:
+    """M12: each key reached exactly one backend; the keys together reached ≥ ``min_backends``."""
+    out: list[Violation] = []
+    for key, backends in sorted(per_key.items()):
+        reached = {b: k for b, k in backends.items() if k}
+        if len(reached) != 1:
+            out.append(
+                Violation("M12", _route(route), f"key {key!r} reached {len(reached)} backends: {reached}")
+            )
+    spread = {b for backends in per_key.values() for b, k in backends.items() if k}
+    if len(spread) < min_backends:
+        out.append(Violation("M12", _route(route), f"{len(per_key)} keys reached only {sorted(spread)}, "
+                                                   f"want >= {min_backends} backends"))  # fmt: skip
+    return out
+
+
+# ---- M6 convergence -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConvergenceSummary:
+    """Convergence times of several routing changes (seconds)."""
+
+    times: tuple[float, ...]
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.times, 0.5)
+
+    @property
+    def max(self) -> float:
+        return max(self.times)
+
+    def as_report(self) -> dict[str, object]:
+        return {"n": len(self.times), "p50_s": round(self.p50, 2), "max_s": round(self.max, 2),
+                "times_s": [round(t, 2) for t in self.times]}  # fmt: skip
+
+
+def convergence_violations(summary: ConvergenceSummary, *, budget: float, route: str) -> list[Violation]:
+    """M6: every change converged within ``budget`` seconds."""
+    late = [round(t, 2) for t in summary.times if t > budget]
+    return (
+        [Violation("M6", _route(route), f"{len(late)} change(s) slower than {budget}s: {late}")]
+        if late
+        else []
+    )

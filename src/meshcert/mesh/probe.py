@@ -1,0 +1,184 @@
+"""Several distinct echo requests in one exec, with what the backend and the client each saw.
+
+Why it exists: M3/M4 check a table of requests that differ in path, method, headers and query
+(one echo-client run each); an exec per request costs ~1 s of API round trips on a loaded host,
+so a table of ten would make every convergence poll slow. Here one ``sh -c`` runs the echo
+client once per request with a separator line between runs, and the output is split back.
+
+The `Exchange` keeps the fields routing filters change: the request headers and URL *as the
+backend received them* (the echo server writes them into its response body), the method, and
+the response headers the client got (a redirect's Location). `meshcert.mesh.echo` keeps the
+lean `EchoResponse` the weight/retry suites count; this is the detailed view, parsed separately.
+
+What it is not: no load; requests run one after another.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from kubernetes.client import ApiClient
+
+from meshcert.errors import MeshError
+from meshcert.kube.exec import exec_in_pod
+from meshcert.mesh.echo import APP_CONTAINER, SERVICE_HTTP_PORT, parse_go_duration
+
+_SEPARATOR = "### meshcert request "
+_LINE = re.compile(r"^\[(\d+)( body)?\] (\w[\w-]*)=(.*)$")
+_ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
+#: Seconds of exec set-up (API round trips, container exec start) on top of the requests.
+_EXEC_OVERHEAD = 30.0
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class EchoRequest:
+    """One request shape: sent ``count`` times by one echo-client run."""
+
+    path: str = "/"
+    method: str = "GET"
+    headers: Headers = ()
+    query: Headers = ()
+    host: str = "server"
+    port: int = SERVICE_HTTP_PORT
+    count: int = 1
+
+    @property
+    def url(self) -> str:
+        q = f"?{urlencode(self.query)}" if self.query else ""
+        return f"http://{self.host}:{self.port}{self.path}{q}"
+
+    def __str__(self) -> str:
+        hdrs = " ".join(f"[{k}: {v}]" for k, v in self.headers)
+        q = f"?{urlencode(self.query)}" if self.query else ""
+        return f"{self.method} {self.host}{self.path}{q}" + (f" {hdrs}" if hdrs else "")
+
+    def argv(self, *, request_timeout: float) -> list[str]:
+        for k, v in self.headers:
+            if "," in v or ":" in k:
+                # The client's --header is a comma-separated list split at the first ':'.
+                raise MeshError(f"echo request header {k}={v!r}: no ',' in values or ':' in names")
+        argv = ["/usr/local/bin/client", self.url, f"--count={self.count}", f"--timeout={request_timeout}s"]
+        if self.method != "GET":
+            argv.append(f"--method={self.method}")
+        argv += [f"--header={k}:{v}" for k, v in self.headers]
+        return argv
+
+
+def _values(pairs: Headers, name: str) -> list[str]:
+    """Every value of header ``name`` (case-insensitive); comma-joined values are split."""
+    out: list[str] = []
+    for k, v in pairs:
+        if k.lower() == name.lower():
+            out += [p.strip() for p in v.split(",")]
+    return out
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request as the client and (through the echo body) the backend saw it."""
+
+    index: int
+    code: str = ""
+    version: str = ""
+    hostname: str = ""
+    #: Path and query as the backend received them ("" when no backend answered).
+    url: str = ""
+    method: str = ""
+    request_headers: Headers = ()
+    response_headers: Headers = ()
+    latency: float = -1.0
+    error: str = ""
+
+    def request_header(self, name: str) -> list[str]:
+        return _values(self.request_headers, name)
+
+    def response_header(self, name: str) -> list[str]:
+        return _values(self.response_headers, name)
+
+
+def parse_exchanges(text: str) -> list[Exchange]:
+    """Per-request `Exchange`s from one echo-client run's output (other lines are ignored)."""
+    fields: dict[int, dict[str, str]] = {}
+    req_h: dict[int, list[tuple[str, str]]] = {}
+    resp_h: dict[int, list[tuple[str, str]]] = {}
+    for raw in text.splitlines():
+        line = raw.strip()
+        if m := _ERROR.match(line):
+            fields.setdefault(int(m.group(1)), {})["error"] = m.group(2)
+            continue
+        if not (m := _LINE.match(line)):
+            continue
+        i, body, name, value = int(m.group(1)), bool(m.group(2)), m.group(3), m.group(4)
+        entry = fields.setdefault(i, {})
+        if name == "RequestHeader" and body:
+            k, _, v = value.partition(":")
+            req_h.setdefault(i, []).append((k, v))
+        elif name == "ResponseHeader" and not body:
+            k, _, v = value.partition(":")
+            resp_h.setdefault(i, []).append((k, v))
+        else:
+            # First wins, and body fields are kept apart from the client's ("URL" vs "Url").
+            entry.setdefault(("body:" if body else "") + name, value)
+    return [
+        Exchange(
+            index=i,
+            code=f.get("StatusCode", ""),
+            version=f.get("body:ServiceVersion", ""),
+            hostname=f.get("body:Hostname", ""),
+            url=f.get("body:URL", ""),
+            method=f.get("body:Method", ""),
+            request_headers=tuple(req_h.get(i, [])),
+            response_headers=tuple(resp_h.get(i, [])),
+            latency=parse_go_duration(f["Latency"]) if "Latency" in f else -1.0,
+            error=f.get("error", ""),
+        )
+        for i, f in sorted(fields.items())
+    ]
+
+
+def script_for(requests: list[EchoRequest], *, request_timeout: float) -> str:
+    """The ``sh -c`` script: one client run per request, each preceded by a separator line and
+    followed by its exit status when it failed (the client aborts a run on connection errors)."""
+    parts = []
+    for i, req in enumerate(requests):
+        cmd = " ".join(shlex.quote(a) for a in req.argv(request_timeout=request_timeout))
+        parts.append(f"echo '{_SEPARATOR}{i}'; {cmd} 2>&1 || echo \"[{i} failed] exit $?\"")
+    return "; ".join(parts)
+
+
+def split_runs(text: str, n: int) -> list[str]:
+    """The output of each of ``n`` runs, by separator (a run that printed nothing gives "")."""
+    out = [""] * n
+    current = -1
+    for line in text.splitlines(keepends=True):
+        if line.startswith(_SEPARATOR):
+            current = int(line[len(_SEPARATOR) :].strip())
+            continue
+        if 0 <= current < n:
+            out[current] += line
+    return out
+
+
+def send_requests(
+    api: ApiClient, namespace: str, pod: str, requests: list[EchoRequest], *, request_timeout: float = 5.0
+) -> list[list[Exchange]]:
+    """Send every request (``count`` times each) from ``pod``'s echo client in one exec; returns
+    the exchanges per request, in order. A run the client aborted yields one Exchange carrying
+    the client's error so a checker reports it instead of a silent empty list."""
+    script = script_for(requests, request_timeout=request_timeout)
+    timeout = sum(r.count for r in requests) * request_timeout + _EXEC_OVERHEAD
+    res = exec_in_pod(api, namespace, pod, ["sh", "-c", script], container=APP_CONTAINER, timeout=timeout)
+    runs = split_runs(res.stdout, len(requests))
+    out: list[list[Exchange]] = []
+    for text in runs:
+        exchanges = parse_exchanges(text)
+        if not exchanges:
+            tail = (text.strip().splitlines() or ["no output"])[-1]
+            exchanges = [Exchange(0, error=f"client run failed: {tail}")]
+        out.append(exchanges)
+    return out

@@ -1,0 +1,116 @@
+"""Routing checkers: a good observation passes, a bad one reports a readable diff."""
+
+from __future__ import annotations
+
+import pytest
+
+from meshcert.errors import InvariantViolation
+from meshcert.invariants.violations import assert_no_violations
+from meshcert.mesh.checks import (
+    ConvergenceSummary,
+    HeaderExpectation,
+    convergence_violations,
+    fraction_violations,
+    hashing_violations,
+    header_violations,
+    matching_violations,
+    redirect_violations,
+    rewrite_violations,
+    split_violations,
+)
+from meshcert.mesh.matching import RULE_HEADER, Expected
+from meshcert.mesh.probe import EchoRequest, Exchange
+
+
+def test_split_inside_interval_passes_and_swapped_weights_fail() -> None:
+    assert split_violations({"v1": 282, "v2": 118}, {"v1": 70, "v2": 30}, route="vs") == []
+    bad = split_violations({"v1": 118, "v2": 282}, {"v1": 70, "v2": 30}, route="vs")
+    text = "\n".join(map(str, bad))
+    assert "[M2] Route vs: v1 share: 118/400" in text and "NOT consistent with p=0.7" in text
+
+
+def test_weight_zero_backend_answering_is_a_violation() -> None:
+    (v, *_) = split_violations({"v1": 399, "v2": 1}, {"v1": 100, "v2": 0}, route="vs")
+    assert "extra: {v2}" in str(v)
+
+
+def _x(rule: str, version: str, code: str = "200") -> Exchange:
+    return Exchange(0, code=code, version=version, request_headers=((RULE_HEADER, rule),) if rule else ())
+
+
+def test_matching_reports_expected_and_observed_rule() -> None:
+    req = EchoRequest("/hdr", headers=(("x-env", "canary"),))
+    good = [(req, Expected("header", "v2"), [_x("header", "v2")])]
+    assert matching_violations(good, route="vs") == []
+    bad = [(req, Expected("header", "v2"), [_x("hdr-base", "v1"), _x("hdr-base", "v1")])]
+    (v,) = matching_violations(bad, route="vs")
+    assert str(v) == (
+        "[M3] Route vs: GET server/hdr [x-env: canary]: expected rule header (v2, 200), "
+        "observed rule hdr-base (v1, 200) x2"
+    )
+
+
+def test_matching_expects_404_for_unrouted() -> None:
+    req = EchoRequest("/unrouted")
+    assert matching_violations([(req, Expected("", "", "404"), [_x("", "", "404")])], route="vs") == []
+    (v,) = matching_violations([(req, Expected("", "", "404"), [_x("", "v1")])], route="vs")
+    assert "expected no route (404), observed rule - (v1, 200)" in str(v)
+
+
+def test_headers_checker() -> None:
+    want = HeaderExpectation(
+        equal={"x-set": ["mesh"]}, contains={"x-added": ["client", "mesh"]}, absent=["x-gone"]
+    )
+    ok = Exchange(
+        0, code="200", request_headers=(("X-Set", "mesh"), ("X-Added", "client"), ("X-Added", "mesh"))
+    )
+    assert header_violations(ok, want, route="vs") == []
+    bad = Exchange(
+        0, code="200", request_headers=(("X-Set", "client"), ("X-Added", "client"), ("X-Gone", "1"))
+    )
+    text = "\n".join(map(str, header_violations(bad, want, route="vs")))
+    assert "header x-set: expected ['mesh'], backend saw ['client']" in text
+    assert "header x-added: missing ['mesh']" in text
+    assert "header x-gone: expected removed, backend saw ['1']" in text
+
+
+def test_rewrite_and_redirect_checkers() -> None:
+    assert rewrite_violations(Exchange(0, code="200", url="/new/x"), expected_url="/new/x", route="vs") == []
+    (v,) = rewrite_violations(Exchange(0, code="200", url="/old/x"), expected_url="/new/x", route="vs")
+    assert "expected backend URL /new/x, saw /old/x" in str(v)
+    loc = (("Location", "http://server/moved"),)
+    assert redirect_violations(Exchange(0, code="301", response_headers=loc), code="301",
+                               location="http://server/moved", route="vs") == []  # fmt: skip
+    (v,) = redirect_violations(Exchange(0, code="302", response_headers=loc), code="301",
+                               location="http://server/moved", route="vs")  # fmt: skip
+    assert "expected 301 Location http://server/moved, got 302" in str(v)
+    (v,) = redirect_violations(Exchange(0, code="301", version="v1", response_headers=loc), code="301",
+                               location="http://server/moved", route="vs")  # fmt: skip
+    assert "answered by backend v1" in str(v)
+
+
+def test_fraction_checker_uses_the_binomial_interval() -> None:
+    assert fraction_violations("M9", "abort", 118, 400, 0.3, route="vs") == []
+    (v,) = fraction_violations("M9", "abort", 60, 400, 0.3, route="vs")
+    assert "[M9] Route vs: abort: 60/400" in str(v) and "NOT consistent with p=0.3" in str(v)
+    assert fraction_violations("M9", "abort", 1, 400, 0.0, route="vs")
+
+
+def test_hashing_checker() -> None:
+    good = {"k1": {"a": 20}, "k2": {"b": 20}, "k3": {"a": 20}}
+    assert hashing_violations(good, min_backends=2, route="dr") == []
+    bad = {"k1": {"a": 12, "b": 8}, "k2": {"a": 20}}
+    text = "\n".join(map(str, hashing_violations(bad, min_backends=2, route="dr")))
+    assert "key 'k1' reached 2 backends: {'a': 12, 'b': 8}" in text
+    assert "hashing_violations" not in text
+    lonely = {"k1": {"a": 20}, "k2": {"a": 20}}
+    assert "2 keys reached only ['a']" in str(hashing_violations(lonely, min_backends=2, route="dr")[0])
+
+
+def test_convergence_summary_and_budget() -> None:
+    s = ConvergenceSummary((1.0, 3.0, 2.0))
+    assert (s.p50, s.max) == (2.0, 3.0)
+    assert s.as_report()["n"] == 3
+    assert convergence_violations(s, budget=5, route="vs") == []
+    with pytest.raises(InvariantViolation, match=r"1 change\(s\) slower than 2.5s: \[3.0\]"):
+        assert_no_violations(convergence_violations(s, budget=2.5, route="vs"))
