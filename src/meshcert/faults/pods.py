@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from kubernetes.client import ApiClient, CoreV1Api, V1DeleteOptions, V1Pod
+from kubernetes.client import ApiClient, CoreV1Api, V1ContainerStatus, V1DeleteOptions, V1Pod
 
 from meshcert.errors import FaultError
 from meshcert.faults import revert
@@ -90,8 +90,16 @@ def pod_kill(
         yield killed
 
 
+def _statuses(pod: V1Pod) -> list[V1ContainerStatus]:
+    """App containers and init containers: a native sidecar (an init container with
+    restartPolicy Always, e.g. Istio's istio-proxy) reports its status among the init ones."""
+    if pod.status is None:
+        return []
+    return [*(pod.status.container_statuses or []), *(pod.status.init_container_statuses or [])]
+
+
 def _container_id(pod: V1Pod, container: str) -> str:
-    for cs in (pod.status.container_statuses if pod.status else None) or []:
+    for cs in _statuses(pod):
         if cs.name == container and cs.container_id:
             return str(cs.container_id).split("://", 1)[-1]
     raise FaultError(
@@ -100,7 +108,7 @@ def _container_id(pod: V1Pod, container: str) -> str:
 
 
 def _restarts(pod: V1Pod, container: str) -> int:
-    for cs in (pod.status.container_statuses if pod.status else None) or []:
+    for cs in _statuses(pod):
         if cs.name == container:
             return int(cs.restart_count)
     return 0
