@@ -31,7 +31,9 @@ COMMENT_PREFIX = "meshcert:"
 #: Where the kubelet watches for static pods (kubeadm's default --pod-manifest-path).
 MANIFESTS_DIR = "/etc/kubernetes/manifests"
 #: Fault kinds `revert_fault` understands; records of any other kind are reported, not guessed at.
-KINDS = ("node-stop", "node-pause", "partition", "static-pod")
+KINDS = ("node-stop", "node-pause", "partition", "static-pod", "deployment-scale")
+#: kubeadm's admin kubeconfig on a kind control-plane node (gc scales Deployments back through it).
+ADMIN_KUBECONFIG = "/etc/kubernetes/admin.conf"
 
 
 def _docker() -> Any:
@@ -171,6 +173,21 @@ def restore_static_pod(node: str, manifest: str, stash: str) -> None:
         raise FaultError(f"static pod manifest {manifest} is not back in {MANIFESTS_DIR} on {node}: {out}")
 
 
+def restore_scale(cluster: str, namespace: str, name: str, replicas: str) -> None:
+    """Scale Deployment ``namespace/name`` back to ``replicas`` with kubectl on the kind
+    control-plane node (faults/scale.py records it); verify spec.replicas reads back."""
+    node = f"{cluster}-control-plane"
+    base = ["kubectl", f"--kubeconfig={ADMIN_KUBECONFIG}", "-n", namespace]
+    code, out = node_exec(node, [*base, "scale", f"deployment/{name}", f"--replicas={replicas}"])
+    if code != 0:
+        raise FaultError(f"kubectl scale deployment/{name} on {node}: {out.strip()}")
+    code, out = node_exec(node, [*base, "get", f"deployment/{name}", "-o", "jsonpath={.spec.replicas}"])
+    if code != 0 or out.strip() != replicas:
+        raise FaultError(
+            f"deployment {namespace}/{name} reads back replicas={out.strip()!r}, expected {replicas}"
+        )
+
+
 def revert_fault(fault: FaultRecord, *, run_id: str) -> None:
     """Undo ``fault`` and verify by reading state back. Idempotent; FaultError if it cannot."""
     if fault.kind not in KINDS:
@@ -183,6 +200,9 @@ def revert_fault(fault: FaultRecord, *, run_id: str) -> None:
         delete_partition_rules(fault.cluster, run_id)
     elif fault.kind == "static-pod":
         restore_static_pod(fault.detail["node"], fault.detail["manifest"], fault.detail["stash"])
+    elif fault.kind == "deployment-scale":
+        d = fault.detail
+        restore_scale(fault.cluster, d["namespace"], d["name"], d["replicas"])
 
 
 def cluster_exists(cluster: str) -> bool:
