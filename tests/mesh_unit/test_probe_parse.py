@@ -53,7 +53,8 @@ def test_runs_are_split_by_separator() -> None:
 
 def test_request_url_and_label() -> None:
     req = EchoRequest("/q", query=(("tier", "gold"),), headers=(("x-env", "a"),))
-    assert req.url == "http://server:80/q?tier=gold"
+    assert req.url == "http://server/q?tier=gold"
+    assert EchoRequest("/", port=7070).url == "http://server:7070/"
     assert str(req) == "GET server/q?tier=gold [x-env: a]"
 
 

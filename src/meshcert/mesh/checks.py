@@ -13,17 +13,43 @@ configured p when p lies inside the observed Wilson interval; p = 0 and 1 are ju
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from meshcert.invariants.stats import ProportionCheck, check_proportion, percentile
 from meshcert.invariants.violations import ObjectRef, Violation, set_violation
-from meshcert.mesh.matching import RULE_HEADER, Expected
+from meshcert.mesh.echo import EchoBatch
+from meshcert.mesh.matching import RULE_HEADER, Expected, MatchRule, expected_for
 from meshcert.mesh.probe import EchoRequest, Exchange
 
 
 def _route(name: str) -> ObjectRef:
     return ObjectRef("Route", name)
+
+
+# ---- batch conditions for convergence polls (M6) ---------------------------------------------
+
+
+def versions_are(want: Iterable[str]) -> Callable[[EchoBatch], str]:
+    """ "" when a batch was answered by exactly the versions ``want``, else what was seen."""
+    expected = frozenset(want)
+
+    def check(b: EchoBatch) -> str:
+        got = {v for v, n in b.versions.items() if n}
+        ok = not b.failure and got == expected
+        return "" if ok else f"versions {dict(b.versions)}, want {sorted(expected)} {b.failure}".rstrip()
+
+    return check
+
+
+def codes_are(code: str) -> Callable[[EchoBatch], str]:
+    """ "" when every request of a batch got status ``code``, else the codes seen."""
+
+    def check(b: EchoBatch) -> str:
+        ok = not b.failure and set(b.codes) == {code}
+        return "" if ok else f"codes {dict(b.codes)}, want all {code} {b.failure}".rstrip()
+
+    return check
 
 
 # ---- M2 weights -------------------------------------------------------------------------
@@ -91,6 +117,31 @@ def matching_violations(
             seen = ", ".join(f"{d} x{k}" for d, k in got)
             out.append(Violation("M3", _route(route), f"{req}: expected {exp}, observed {seen}"))
     return out
+
+
+def table_violations(
+    rules: Sequence[MatchRule],
+    probes: Sequence[EchoRequest],
+    results: Sequence[Sequence[Exchange]],
+    *,
+    default: str | None,
+    route: str,
+) -> list[Violation]:
+    """M3 for a whole probe table: each probe against the precedence oracle of ``rules``."""
+    if len(results) != len(probes):
+        return [Violation("M3", _route(route), f"{len(results)} results for {len(probes)} probes")]
+    cases = [
+        (req, expected_for(rules, req, default=default), xs) for req, xs in zip(probes, results, strict=True)
+    ]
+    return matching_violations(cases, route=route)
+
+
+def table_summary(probes: Sequence[EchoRequest], results: Sequence[Sequence[Exchange]]) -> dict[str, str]:
+    """Probe → the distinct "rule/version/code" answers it got (for the report)."""
+    return {
+        str(req): ",".join(sorted({f"{_observed_rule(x) or '-'}/{x.version or '-'}/{x.code}" for x in xs}))
+        for req, xs in zip(probes, results, strict=False)
+    }
 
 
 # ---- M4 filters ---------------------------------------------------------------------------

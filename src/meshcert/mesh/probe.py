@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import re
 import shlex
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from kubernetes.client import ApiClient
 
-from meshcert.errors import MeshError
+from meshcert.errors import MeshError, WaitTimeout
+from meshcert.invariants.convergence import DEFAULT_CONSECUTIVE, Converged, Observation, converge
+from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.exec import exec_in_pod
 from meshcert.mesh.echo import APP_CONTAINER, SERVICE_HTTP_PORT, parse_go_duration
+from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv
 
 _SEPARATOR = "### meshcert request "
 _LINE = re.compile(r"^\[(\d+)( body)?\] (\w[\w-]*)=(.*)$")
@@ -50,7 +54,9 @@ class EchoRequest:
     @property
     def url(self) -> str:
         q = f"?{urlencode(self.query)}" if self.query else ""
-        return f"http://{self.host}:{self.port}{self.path}{q}"
+        # No ":80" for the default port: the Host header (and a redirect's Location) stays bare.
+        port = "" if self.port == SERVICE_HTTP_PORT else f":{self.port}"
+        return f"http://{self.host}{port}{self.path}{q}"
 
     def __str__(self) -> str:
         hdrs = " ".join(f"[{k}: {v}]" for k, v in self.headers)
@@ -182,3 +188,38 @@ def send_requests(
             exchanges = [Exchange(0, error=f"client run failed: {tail}")]
         out.append(exchanges)
     return out
+
+
+Results = list[list[Exchange]]
+
+
+def converge_requests(
+    env: MeshEnv,
+    requests: Sequence[EchoRequest],
+    check: Callable[[Results], list[Violation]],
+    *,
+    what: str,
+    timeout: float = CONVERGENCE_TIMEOUT,
+    consecutive: int = DEFAULT_CONSECUTIVE,
+    pod: str | None = None,
+    request_timeout: float = 5.0,
+) -> Converged[Results]:
+    """M6 for a table of requests: poll until ``check`` finds no violation ``consecutive`` times
+    in a row, then verify no proxy rejected config. On timeout the last findings fail the test
+    (InvariantViolation with each probe's expected/observed diff), not a bare timeout."""
+    last: list[Violation] = []
+
+    def probe() -> Observation[Results]:
+        nonlocal last
+        results = send_requests(env.api, env.namespace, pod or env.client, list(requests),
+                                request_timeout=request_timeout)  # fmt: skip
+        last = check(results)
+        return Observation(not last, results, "; ".join(str(v) for v in last[:3]))
+
+    try:
+        result = converge(probe, what=what, timeout=timeout, consecutive=consecutive)
+    except WaitTimeout:
+        assert_no_violations(last, context=f"{what} (not within {timeout:.0f}s)")
+        raise
+    env.mesh.assert_config_accepted(env.namespace)
+    return result

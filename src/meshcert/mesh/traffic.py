@@ -147,7 +147,8 @@ def mirror_route(
     return _vs(service, namespace, [http])
 
 
-#: The sink answers every request with 500 after ``delay`` seconds and logs its request line,
+#: The sink answers every request with 500 (after ``delay`` seconds when the path starts with
+#: /slow) and logs its request line,
 #: so mirrored copies are counted at the sink. Perl (perl-base is in the echo image's Debian
 #: rootfs) because the echo server cannot be told to fail every request whatever its URL — and
 #: a mirrored copy carries the primary's URL, so `?codes=` would fail the primary too.
@@ -156,8 +157,13 @@ use IO::Socket::INET; $|=1; $SIG{CHLD}='IGNORE';
 my $s = IO::Socket::INET->new(LocalPort=>PORT, Listen=>128, ReuseAddr=>1) or die "listen: $!";
 while (my $c = $s->accept) {
   if (fork() == 0) {
-    while (my $line = <$c>) { $line =~ s/\r?\n$//; last if $line eq ''; print "sink: $line\n"; }
-    sleep DELAY;
+    my $first = '';
+    while (my $line = <$c>) {
+      $line =~ s/\r?\n$//; last if $line eq '';
+      print "sink: $line\n" if !$first || $line =~ /^x-request-id:/i;
+      $first ||= $line;
+    }
+    sleep DELAY if $first =~ m{^\S+ /slow};
     print $c "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\nConnection: close\r\n\r\nsink\n";
     close $c; exit 0;
   }
@@ -167,7 +173,8 @@ while (my $c = $s->accept) {
 
 
 def sink_manifests(name: str, *, delay_s: int) -> list[dict[str, Any]]:
-    """A Deployment + Service ``name`` whose HTTP port always answers 500 after ``delay_s`` s.
+    """A Deployment + Service ``name`` whose HTTP port always answers 500, after ``delay_s`` s for
+    paths under /slow (a failing and a slow mirror target in one pod).
 
     In the mesh (injected) like a real mirror target; the readiness probe is TCP so probes do not
     show up as requests in the sink's log.
