@@ -107,6 +107,7 @@ def converge_batches(
     consecutive: int = DEFAULT_CONSECUTIVE,
     request_timeout: float = 5.0,
     pod: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Converged[EchoBatch]:
     """M6: poll with batches from the client until ``check`` (returns "" when the batch is right,
     else what is wrong) holds ``consecutive`` times in a row; then verify no proxy rejected config.
@@ -114,8 +115,9 @@ def converge_batches(
 
     def probe() -> Observation[EchoBatch]:
         batch = send(
-            env.api, env.namespace, pod or env.client, url, count=count, request_timeout=request_timeout
-        )
+            env.api, env.namespace, pod or env.client, url, count=count, request_timeout=request_timeout,
+            headers=headers,
+        )  # fmt: skip
         wrong = check(batch)
         return Observation(not wrong, batch, wrong)
 
