@@ -1,8 +1,15 @@
 """M8: retries, counted at the backend. With ``attempts: N`` on 5xx, an always-failing request
-reaches the backends exactly 1+N times; with failure rate p, success is at least 1-p^(N+1)."""
+reaches the backends exactly 1+N times; with failure rate p, success is at least 1-p^(N+1);
+perTryTimeout cuts every attempt at about its value, so a backend slower than it is tried 1+N
+times and the request ends after about (1+N)·perTryTimeout.
+
+N is 3, not 2: Istio's default retry policy (no VirtualService) already retries a 503 twice, so
+with N = 2 a mesh that ignored our route would pass. Retries under injected connection resets
+are in test_chaos_mesh_m8_reset.py."""
 
 from __future__ import annotations
 
+import itertools
 import uuid
 
 import pytest
@@ -10,13 +17,14 @@ import pytest
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.stats import wilson_interval
 from meshcert.mesh.echo import backend_attempts, send
-from meshcert.mesh.routing import retry_route, timeout_route
-from meshcert.mesh.suite import MeshEnv, routing
+from meshcert.mesh.resilience import backend_attempt_log, resilient_route
+from meshcert.mesh.routing import fqdn, retry_route, timeout_route
+from meshcert.mesh.suite import MeshEnv, converge_batches, routing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
 
-ATTEMPTS = 2
-#: 200 requests at p = 0.5: expected success 1 - 0.5^3 = 0.875; the Wilson upper bound of the
+ATTEMPTS = 3
+#: 200 requests at p = 0.5: expected success 1 - 0.5^4 = 0.9375; the Wilson upper bound of the
 #: observed rate must reach it (a mesh that does not retry sits near 0.5, far below).
 REQUESTS = 200
 
@@ -34,10 +42,13 @@ def test_m8_attempts_counted_at_backend(mesh_env: MeshEnv) -> None:
     assert set(b.codes) == {"503"}, b.codes
     with routing(mesh_env, [retry_route("server", ns, attempts=ATTEMPTS)]):
         marker = ""
-        for _ in range(30):  # converge: until one failing request is retried (1 s apart)
+        for _ in range(30):  # converge: until a failing request gets all 1+N attempts (not the default 3)
             marker = uuid.uuid4().hex
             send(mesh_env.api, ns, mesh_env.client, _url(marker, "503:1"), count=1)
-            if max(backend_attempts(mesh_env.api, ns, "app=server", marker).values(), default=0) > 1:
+            if (
+                max(backend_attempts(mesh_env.api, ns, "app=server", marker).values(), default=0)
+                == 1 + ATTEMPTS
+            ):
                 break
         else:
             pytest.fail("retry policy never took effect within 30 probes")
@@ -55,5 +66,57 @@ def test_m8_attempts_counted_at_backend(mesh_env: MeshEnv) -> None:
         ok = flaky.codes["200"]
         ci = wilson_interval(ok, len(flaky.responses))
         attach_json("M8_success", str(ci))
+        print(f"M8 5xx: attempts per always-failing request {sorted(per_request.values())}; success {ci}")
         assert ci.upper >= 1 - 0.5 ** (ATTEMPTS + 1), f"success {ok}/{len(flaky.responses)}: {ci}"
         assert max(backend_attempts(mesh_env.api, ns, "app=server", marker).values()) <= 1 + ATTEMPTS
+
+
+#: perTryTimeout well below the backend delay: an attempt that is not cut answers 200 after 3 s.
+PER_TRY = 0.5
+BACKEND_DELAY = "3s"
+#: Latency at the client includes two sidecar hops and Envoy's retry back-off (jittered, at most
+#: 25 ms + 75 ms + 175 ms for three retries with the 25 ms base interval); 0.5 s above
+#: (1+N)·perTryTimeout bounds that on a loaded host and stays far below one full 3 s attempt.
+SLACK = 0.5
+#: Spacing of attempts as the backend logs their arrival: perTryTimeout plus back-off, minus the
+#: first attempt's extra arrival delay (a new mTLS connection): -0.2/+0.3 s around perTryTimeout.
+GAP_LOW, GAP_HIGH = PER_TRY - 0.2, PER_TRY + 0.3
+SLOW_REQUESTS = 5
+
+
+def test_m8_per_try_timeout_honoured(mesh_env: MeshEnv) -> None:
+    ns = mesh_env.namespace
+    host = fqdn("server", ns)
+    slow = f"http://server/?delay={BACKEND_DELAY}"
+    route = resilient_route(host, name="server", attempts=ATTEMPTS, retry_on="5xx",
+                            per_try_timeout_s=PER_TRY, timeout_s=10)  # fmt: skip
+    # Verified baseline: without a policy the slow backend answers 200 (after an earlier test's
+    # route is gone from the proxy, hence converge rather than one probe).
+    converge_batches(
+        mesh_env, slow, lambda b: "" if set(b.codes) == {"200"} else f"codes {dict(b.codes)}",
+        what="slow backend answers 200 without a policy", count=1, request_timeout=10, consecutive=1,
+    )  # fmt: skip
+    with routing(mesh_env, [route]):
+        conv = converge_batches(
+            mesh_env, slow, lambda b: "" if set(b.codes) == {"504"} else f"codes {dict(b.codes)}",
+            what="slow backend cut by perTryTimeout (504)", count=1, request_timeout=10,
+        )  # fmt: skip
+        attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
+        marker = uuid.uuid4().hex
+        batch = send(mesh_env.api, ns, mesh_env.client, f"{slow}&m={marker}", count=SLOW_REQUESTS,
+                     request_timeout=15)  # fmt: skip
+        attempts = backend_attempt_log(mesh_env.api, ns, "app=server", marker)
+    assert not batch.failure, batch.failure
+    assert [r.code for r in batch.responses] == ["504"] * SLOW_REQUESTS, batch.responses
+    total = [r.latency for r in batch.responses]
+    gaps = [round(b.at - a.at, 3) for tries in attempts.values() for a, b in itertools.pairwise(tries)]
+    attach_json(
+        "M8_per_try", {"latencies": total, "attempts": [len(t) for t in attempts.values()], "gaps": gaps}
+    )
+    print(f"M8 perTryTimeout {PER_TRY}s x {1 + ATTEMPTS}: latencies {total}; attempt gaps {gaps}")
+    want = (1 + ATTEMPTS) * PER_TRY
+    assert all(want - 0.05 <= t <= want + SLACK for t in total), f"want ~{want}s: {total}"
+    assert len(attempts) == SLOW_REQUESTS, f"{len(attempts)} request ids at the backends"
+    assert all(len(t) == 1 + ATTEMPTS for t in attempts.values()), {k: len(v) for k, v in attempts.items()}
+    assert all([a.number for a in t] == list(range(1, 2 + ATTEMPTS)) for t in attempts.values()), attempts
+    assert all(GAP_LOW <= g <= GAP_HIGH for g in gaps), f"attempt spacing {gaps}, want {PER_TRY}s"
