@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
@@ -27,7 +28,7 @@ from meshcert.errors import MeshError, WaitTimeout
 from meshcert.invariants.convergence import DEFAULT_CONSECUTIVE, Converged, Observation, converge
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.exec import exec_in_pod
-from meshcert.mesh.echo import APP_CONTAINER, SERVICE_HTTP_PORT, parse_go_duration
+from meshcert.mesh.echo import APP_CONTAINER, SERVICE_HTTP_PORT, EchoBatch, parse_go_duration, send
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv
 
 _SEPARATOR = "### meshcert request "
@@ -223,3 +224,42 @@ def converge_requests(
         raise
     env.mesh.assert_config_accepted(env.namespace)
     return result
+
+
+@dataclass(frozen=True)
+class ConvergenceBounds:
+    """When a change took effect, bracketed by one probe: the final streak's first probe started
+    ``lower`` s after the change and its answers were in ``upper`` s after it (a probe is an
+    exec of a batch, ~0.5-1.5 s here, which is the resolution of the measurement)."""
+
+    lower: float
+    upper: float
+    attempts: int
+
+
+def converge_batches_timed(
+    env: MeshEnv,
+    url: str,
+    check: Callable[[EchoBatch], str],
+    *,
+    what: str,
+    since: float,
+    count: int = 10,
+    timeout: float = CONVERGENCE_TIMEOUT,
+    consecutive: int = DEFAULT_CONSECUTIVE,
+) -> ConvergenceBounds:
+    """`suite.converge_batches` that also brackets the convergence instant relative to ``since``
+    (a `time.monotonic()` taken when the change was stored by the API server)."""
+    spans: list[tuple[float, float]] = []
+
+    def probe() -> Observation[EchoBatch]:
+        start = time.monotonic()
+        batch = send(env.api, env.namespace, env.client, url, count=count)
+        spans.append((start, time.monotonic()))
+        wrong = check(batch)
+        return Observation(not wrong, batch, wrong)
+
+    result = converge(probe, what=what, timeout=timeout, consecutive=consecutive)
+    env.mesh.assert_config_accepted(env.namespace)
+    first_start, first_end = spans[result.attempts - consecutive]
+    return ConvergenceBounds(first_start - since, first_end - since, result.attempts)
