@@ -174,6 +174,14 @@ def ejected_hosts(clusters_json: str, cluster: str) -> set[str]:
     return out
 
 
+def inbound_requests(stats: dict[str, int]) -> int:
+    """Requests a server's sidecar received on its inbound HTTP listeners (``http.inbound_*``):
+    what reached the backend pod, counted at the backend."""
+    return sum(
+        v for k, v in stats.items() if k.startswith("http.inbound") and k.endswith(".downstream_rq_total")
+    )
+
+
 # ---- checkers ---------------------------------------------------------------------------------
 
 
@@ -260,16 +268,17 @@ def check_overflow(
 ) -> list[Violation]:
     """M10: requests beyond the pool (connections + pending) fail fast with 503 instead of queuing.
 
-    ``pool_capacity`` is how many may be admitted at once; ``overflow_counted`` is the client
+    ``pool_capacity`` (connections + pending) only words the message: Envoy opens a first
+    connection per host and worker even past maxConnections (a pool must never stall), so the
+    number admitted is not bounded by it exactly. ``overflow_counted`` is the client
     proxy's ``upstream_rq_pending_overflow`` delta, which must account for every 503 (a 503 with
     another cause would be a different failure)."""
     out: list[Violation] = []
     if run.rejected == 0:
         msg = f"no request was turned away: {run.admitted} admitted past a pool of {pool_capacity}"
         out.append(Violation("M10", ref, msg + " (requests queued instead of overflowing)"))
-    if not 1 <= run.admitted <= pool_capacity:
-        out.append(Violation("M10", ref, f"{run.admitted} request(s) admitted, expected 1..{pool_capacity} "
-                                         f"(connections + pending)"))  # fmt: skip
+    if run.admitted < 1:
+        out.append(Violation("M10", ref, "no request was admitted at all"))
     if run.other:
         out.append(Violation("M10", ref, f"answers other than 200/503: {run.other}"))
     slow = [t for t in run.rejected_latencies if t < 0 or t > fast_s]

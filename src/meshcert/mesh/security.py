@@ -22,9 +22,11 @@ from typing import Any
 from meshcert.errors import ConfigError
 from meshcert.invariants.convergence import Converged, Observation, converge
 from meshcert.invariants.violations import ObjectRef, Violation
-from meshcert.mesh.echo import EchoBatch, echo_manifests, send
+from meshcert.kube.apply import apply_manifests
+from meshcert.kube.waits import wait_for_pods_ready
+from meshcert.mesh.echo import EchoBatch, echo_manifests, pod_names, send
 from meshcert.mesh.routing import SECURITY
-from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv
+from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, WORKLOAD_READY_TIMEOUT, MeshEnv
 
 REFUSED = "refused"
 ACTIONS = ("ALLOW", "DENY")
@@ -153,6 +155,18 @@ def check_peer_identity(seen: Sequence[PeerSeen], expected: Mapping[str, str]) -
 # ---- I/O: measuring the matrix from inside the mesh --------------------------------------------
 
 
+def deploy_second_identity(
+    env: MeshEnv, *, app: str = "other", service_account: str = "other"
+) -> dict[str, str]:
+    """Add a client running as another ServiceAccount; role → pod for client, ``app`` and plain."""
+    apply_manifests(env.api, client_with_identity(app, service_account), namespace=env.namespace,
+                    run_id=env.run_id)  # fmt: skip
+    wait_for_pods_ready(env.api, env.namespace, label_selector=f"app={app}", count=1,
+                        timeout=WORKLOAD_READY_TIMEOUT)  # fmt: skip
+    env.mesh.assert_config_accepted(env.namespace)
+    return {"client": env.client, app: pod_names(env.api, env.namespace, f"app={app}")[0], "plain": env.plain}
+
+
 def observe_access(
     env: MeshEnv, pods: Mapping[str, str], cases: Sequence[AccessCase], *, host: str, count: int
 ) -> dict[AccessCase, str]:
@@ -161,6 +175,15 @@ def observe_access(
     for c in cases:
         url = f"http://{host}{c.path}"
         out[c] = outcome(send(env.api, env.namespace, pods[c.source], url, count=count, method=c.method))
+    return out
+
+
+def observe_peers(env: MeshEnv, pods: Mapping[str, str], *, host: str, count: int) -> list[PeerSeen]:
+    """The peer identities the server reported (from the XFCC its sidecar set) per source role."""
+    out: list[PeerSeen] = []
+    for role, pod in pods.items():
+        batch = send(env.api, env.namespace, pod, f"http://{host}/", count=count)
+        out.append(PeerSeen(role, frozenset(r.peer for r in batch.responses)))
     return out
 
 
