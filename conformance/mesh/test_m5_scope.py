@@ -17,8 +17,9 @@ from meshcert.kube.namespaces import create_namespace, delete_namespace
 from meshcert.kube.waits import wait_for_pods_ready
 from meshcert.mesh.checks import codes_are, versions_are
 from meshcert.mesh.echo import echo_manifests, pod_names, send
+from meshcert.mesh.probe import converge_batches_timed
 from meshcert.mesh.routing import subsets_rule
-from meshcert.mesh.suite import WORKLOAD_READY_TIMEOUT, MeshEnv, converge_batches, routing
+from meshcert.mesh.suite import WORKLOAD_READY_TIMEOUT, MeshEnv, routing
 from meshcert.mesh.traffic import consumer_route, fault_route
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
@@ -35,8 +36,8 @@ def test_m5_route_on_a_never_affects_b(mesh_env: MeshEnv) -> None:
         base = send(mesh_env.api, ns, mesh_env.client, url, count=10)
         assert set(base.codes) == {"200"}, f"baseline {url}: {dict(base.codes)} {base.failure}"
     with routing(mesh_env, [fault_route("server", ns, abort_percent=100)]):
-        conv = converge_batches(mesh_env, A, codes_are("503"), what="A aborted with 503")
-        attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
+        conv = converge_batches_timed(mesh_env, A, codes_are("503"), what="A aborted with 503")
+        attach_json("M6_convergence_seconds", conv.bounds.report())
         b = send(mesh_env.api, ns, mesh_env.client, B, count=N)
         attach_json("M5 B while A aborts", {"n": len(b.responses), "codes": dict(b.codes)})
         assert not b.failure and b.codes == {"200": N}, (
@@ -75,8 +76,10 @@ def test_m5_consumer_route_stays_in_its_namespace(mesh_env: MeshEnv, consumer: M
         routing(mesh_env, [subsets_rule("server", ns, ["v1", "v2"])]),
         routing(consumer, [consumer_route("server", ns, subset="v2", name="server-consumer")]),
     ):
-        conv = converge_batches(consumer, url, versions_are(["v2"]), what="consumer namespace routed to v2")
-        attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
+        conv = converge_batches_timed(
+            consumer, url, versions_are(["v2"]), what="consumer namespace routed to v2"
+        )
+        attach_json("M6_convergence_seconds", conv.bounds.report())
         # The producer namespace's client must still see both versions (P(one version only in
         # 40 balanced requests) = 2 * 0.5^40).
         own = send(mesh_env.api, ns, mesh_env.client, url, count=40)

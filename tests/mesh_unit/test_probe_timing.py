@@ -33,8 +33,9 @@ def test_bounds_come_from_the_streaks_first_probe(monkeypatch: pytest.MonkeyPatc
     env = MeshEnv(mesh, None, "ns", "client", "", "run", 0.0)  # type: ignore[arg-type]
     since = probe.time.monotonic()
     check = lambda b: "" if b.versions["v2"] else "no v2"  # noqa: E731
-    bounds = probe.converge_batches_timed(env, "http://server/", check, what="v2", since=since, consecutive=2)
-    assert bounds.attempts == 3
+    conv = probe.converge_batches_timed(env, "http://server/", check, what="v2", since=since, consecutive=2)
+    bounds = conv.bounds
+    assert bounds.attempts == 3 and conv.observed.versions == {"v2": 1}
     # The first probe (v1, wrong) ran before a 1 s poll interval; the streak began at the second.
     assert 0.9 <= bounds.lower <= bounds.upper < 5
     assert mesh.checked == ["ns"]

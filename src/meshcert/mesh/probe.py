@@ -20,12 +20,13 @@ import shlex
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 from urllib.parse import urlencode
 
 from kubernetes.client import ApiClient
 
 from meshcert.errors import MeshError, WaitTimeout
-from meshcert.invariants.convergence import DEFAULT_CONSECUTIVE, Converged, Observation, converge
+from meshcert.invariants.convergence import DEFAULT_CONSECUTIVE, Observation, converge
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.exec import exec_in_pod
 from meshcert.mesh.echo import APP_CONTAINER, SERVICE_HTTP_PORT, EchoBatch, parse_go_duration, send
@@ -192,6 +193,59 @@ def send_requests(
 
 
 Results = list[list[Exchange]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ConvergenceBounds:
+    """When a change took effect, bracketed by one probe: the final streak's first probe started
+    ``lower`` s after the change and its answers were in ``upper`` s after it (a probe is one
+    exec, ~0.5-1.5 s here: the resolution of the measurement). ``lower`` 0 means the very first
+    probe already saw the change."""
+
+    lower: float
+    upper: float
+    attempts: int
+
+    def report(self) -> dict[str, float]:
+        return {"lower_s": round(self.lower, 2), "upper_s": round(self.upper, 2), "probes": self.attempts}
+
+
+@dataclass(frozen=True)
+class TimedConvergence(Generic[T]):
+    observed: T
+    bounds: ConvergenceBounds
+
+
+def timed_converge(
+    env: MeshEnv,
+    sample: Callable[[], T],
+    judge: Callable[[T], str],
+    *,
+    what: str,
+    since: float | None = None,
+    timeout: float = CONVERGENCE_TIMEOUT,
+    consecutive: int = DEFAULT_CONSECUTIVE,
+) -> TimedConvergence[T]:
+    """M6: poll ``sample`` until ``judge`` (returns "" when right, else what is wrong) holds
+    ``consecutive`` times in a row, bracket the instant relative to ``since`` (a monotonic time
+    taken when the API server stored the change; default: now), then verify no proxy rejected
+    config."""
+    start = time.monotonic() if since is None else since
+    spans: list[tuple[float, float]] = []
+
+    def probe() -> Observation[T]:
+        t0 = time.monotonic()
+        value = sample()
+        spans.append((t0, time.monotonic()))
+        wrong = judge(value)
+        return Observation(not wrong, value, wrong)
+
+    result = converge(probe, what=what, timeout=timeout, consecutive=consecutive)
+    env.mesh.assert_config_accepted(env.namespace)
+    first_start, first_end = spans[result.attempts - consecutive]
+    bounds = ConvergenceBounds(max(0.0, first_start - start), first_end - start, result.attempts)
+    return TimedConvergence(result.observed, bounds)
 
 
 def converge_requests(
@@ -200,41 +254,33 @@ def converge_requests(
     check: Callable[[Results], list[Violation]],
     *,
     what: str,
+    since: float | None = None,
     timeout: float = CONVERGENCE_TIMEOUT,
     consecutive: int = DEFAULT_CONSECUTIVE,
     pod: str | None = None,
     request_timeout: float = 5.0,
-) -> Converged[Results]:
-    """M6 for a table of requests: poll until ``check`` finds no violation ``consecutive`` times
-    in a row, then verify no proxy rejected config. On timeout the last findings fail the test
-    (InvariantViolation with each probe's expected/observed diff), not a bare timeout."""
+) -> TimedConvergence[Results]:
+    """`timed_converge` for a table of requests judged by a checker. On timeout the last findings
+    fail the test (InvariantViolation with each probe's expected/observed diff), not a bare
+    timeout."""
     last: list[Violation] = []
 
-    def probe() -> Observation[Results]:
+    def sample() -> Results:
+        return send_requests(env.api, env.namespace, pod or env.client, list(requests),
+                             request_timeout=request_timeout)  # fmt: skip
+
+    def judge(results: Results) -> str:
         nonlocal last
-        results = send_requests(env.api, env.namespace, pod or env.client, list(requests),
-                                request_timeout=request_timeout)  # fmt: skip
         last = check(results)
-        return Observation(not last, results, "; ".join(str(v) for v in last[:3]))
+        return "; ".join(str(v) for v in last[:3])
 
     try:
-        result = converge(probe, what=what, timeout=timeout, consecutive=consecutive)
+        return timed_converge(
+            env, sample, judge, what=what, since=since, timeout=timeout, consecutive=consecutive
+        )
     except WaitTimeout:
         assert_no_violations(last, context=f"{what} (not within {timeout:.0f}s)")
         raise
-    env.mesh.assert_config_accepted(env.namespace)
-    return result
-
-
-@dataclass(frozen=True)
-class ConvergenceBounds:
-    """When a change took effect, bracketed by one probe: the final streak's first probe started
-    ``lower`` s after the change and its answers were in ``upper`` s after it (a probe is an
-    exec of a batch, ~0.5-1.5 s here, which is the resolution of the measurement)."""
-
-    lower: float
-    upper: float
-    attempts: int
 
 
 def converge_batches_timed(
@@ -243,23 +289,18 @@ def converge_batches_timed(
     check: Callable[[EchoBatch], str],
     *,
     what: str,
-    since: float,
+    since: float | None = None,
     count: int = 10,
+    headers: dict[str, str] | None = None,
+    pod: str | None = None,
     timeout: float = CONVERGENCE_TIMEOUT,
     consecutive: int = DEFAULT_CONSECUTIVE,
-) -> ConvergenceBounds:
-    """`suite.converge_batches` that also brackets the convergence instant relative to ``since``
-    (a `time.monotonic()` taken when the change was stored by the API server)."""
-    spans: list[tuple[float, float]] = []
+) -> TimedConvergence[EchoBatch]:
+    """`suite.converge_batches` with the convergence instant bracketed (see `timed_converge`)."""
 
-    def probe() -> Observation[EchoBatch]:
-        start = time.monotonic()
-        batch = send(env.api, env.namespace, env.client, url, count=count)
-        spans.append((start, time.monotonic()))
-        wrong = check(batch)
-        return Observation(not wrong, batch, wrong)
+    def sample() -> EchoBatch:
+        return send(env.api, env.namespace, pod or env.client, url, count=count, headers=headers)
 
-    result = converge(probe, what=what, timeout=timeout, consecutive=consecutive)
-    env.mesh.assert_config_accepted(env.namespace)
-    first_start, first_end = spans[result.attempts - consecutive]
-    return ConvergenceBounds(first_start - since, first_end - since, result.attempts)
+    return timed_converge(
+        env, sample, check, what=what, since=since, timeout=timeout, consecutive=consecutive
+    )
