@@ -1,0 +1,164 @@
+"""M11: mirroring. About p % of the requests are copied to the mirror (counted in the mirror
+backend's own log, binomial interval); a failing or slow mirror never changes the primary's
+answers (status, version, latency)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from kubernetes.client import CoreV1Api
+
+from meshcert.conformance_support import attach_json
+from meshcert.invariants.stats import wilson_interval
+from meshcert.invariants.violations import assert_no_violations
+from meshcert.kube.apply import apply_manifests
+from meshcert.kube.waits import wait_for_pods_ready
+from meshcert.mesh.checks import fraction_violations, versions_are
+from meshcert.mesh.echo import APP_CONTAINER, backend_attempts, pod_names, send
+from meshcert.mesh.probe import timed_converge
+from meshcert.mesh.routing import subsets_rule, weighted_route
+from meshcert.mesh.suite import (
+    WORKLOAD_READY_TIMEOUT,
+    MeshEnv,
+    converge_batches,
+    routing,
+)
+from meshcert.mesh.traffic import mirror_route, sink_manifests
+
+pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
+
+ROUTE = "VirtualService server"
+PERCENT = 25
+#: 400 requests: 95 % Wilson half-width ~4.3 points at p = 0.25.
+N = 400
+#: The sink holds /slow requests this long before its 500: a primary waiting on the mirror
+#: would take > 3 s instead of milliseconds.
+SINK_DELAY = 3
+#: Mirrored copies are sent asynchronously; give the last ones this long to reach the log.
+SETTLE = 2.0
+
+
+def _url(marker: str, path: str = "/") -> str:
+    return f"http://server{path}?m={marker}"
+
+
+def _v2_copies(env: MeshEnv, marker: str) -> int:
+    return len(backend_attempts(env.api, env.namespace, "app=server,version=v2", marker))
+
+
+def _sink_copies(env: MeshEnv, marker: str) -> int:
+    core = CoreV1Api(env.api)
+    total = 0
+    for pod in pod_names(env.api, env.namespace, "app=sink"):
+        log = core.read_namespaced_pod_log(pod, env.namespace, container=APP_CONTAINER)
+        total += sum(1 for line in str(log).splitlines() if line.startswith("sink: ") and marker in line)
+    return total
+
+
+def _await_copies(count: callable[[], int], n: int) -> int:  # type: ignore[valid-type]
+    """Read the mirror's count until it stops growing (or reaches n) within SETTLE*5 s."""
+    last, deadline = -1, time.monotonic() + SETTLE * 5
+    while time.monotonic() < deadline:
+        time.sleep(SETTLE)
+        now = count()
+        if now == last or now >= n:
+            return now
+        last = now
+    return last
+
+
+def _converge_mirror(env: MeshEnv, copies: Callable[[str], int]) -> dict[str, float]:
+    """Until a batch of 20 leaves copies at the mirror (each probe uses a fresh marker)."""
+
+    def sample() -> tuple[int, str]:
+        marker = uuid.uuid4().hex
+        b = send(env.api, env.namespace, env.client, _url(marker), count=20)
+        time.sleep(0.5)  # mirrored copies trail their primaries by milliseconds
+        return copies(marker), b.failure
+
+    conv = timed_converge(env, sample, lambda s: "" if s[0] and not s[1] else f"{s[0]} copies of 20 {s[1]}",
+                          what="mirrored copies observed")  # fmt: skip
+    return conv.bounds.report()
+
+
+def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
+    ns = mesh_env.namespace
+    with routing(
+        mesh_env,
+        [subsets_rule("server", ns, ["v1", "v2"]), weighted_route("server", ns, {"v1": 100, "v2": 0})],
+    ):
+        converge_batches(
+            mesh_env, "http://server/", versions_are(["v1"]), what="baseline: v1 only, no mirror"
+        )
+        marker = uuid.uuid4().hex
+        send(mesh_env.api, ns, mesh_env.client, _url(marker), count=20)
+        assert _v2_copies(mesh_env, marker) == 0, "baseline: v2 must receive nothing before the mirror"
+        mirror = mirror_route(
+            "server", ns, subset="v1", mirror_host="server", mirror_subset="v2", percent=PERCENT
+        )
+        with routing(mesh_env, [mirror]):
+            attach_json(
+                "M6_convergence_seconds",
+                _converge_mirror(mesh_env, lambda m: _v2_copies(mesh_env, m)),
+            )
+            marker = uuid.uuid4().hex
+            b = send(mesh_env.api, ns, mesh_env.client, _url(marker), count=N)
+            assert not b.failure and b.codes == {"200": N} and set(b.versions) == {"v1"}, (
+                dict(b.codes),
+                b.versions,
+            )
+            k = _await_copies(lambda: _v2_copies(mesh_env, marker), N)
+            attach_json(
+                "M11 mirrored copies",
+                {"k": k, "n": N, "p": PERCENT / 100, "ci95": str(wilson_interval(k, N))},
+            )
+            assert_no_violations(
+                fraction_violations("M11", "mirrored fraction", k, N, PERCENT / 100, route=ROUTE)
+            )
+
+
+@pytest.fixture
+def sink(mesh_env: MeshEnv) -> Iterator[str]:
+    """The failing (500) / slow (/slow: 500 after SINK_DELAY s) mirror target, in the mesh."""
+    apply_manifests(mesh_env.api, sink_manifests("sink", delay_s=SINK_DELAY), namespace=mesh_env.namespace,
+                    run_id=mesh_env.run_id)  # fmt: skip
+    wait_for_pods_ready(mesh_env.api, mesh_env.namespace, label_selector="app=sink", count=1,
+                        timeout=WORKLOAD_READY_TIMEOUT)  # fmt: skip
+    yield "sink"
+
+
+def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) -> None:
+    ns = mesh_env.namespace
+    fast = send(mesh_env.api, ns, mesh_env.client, f"http://{sink}/", count=2)
+    slow = send(mesh_env.api, ns, mesh_env.client, f"http://{sink}/slow", count=1, request_timeout=10)
+    assert fast.codes == {"500": 2}, (
+        f"the sink must fail when called directly: {dict(fast.codes)} {fast.failure}"
+    )
+    assert slow.codes == {"500": 1} and slow.responses[0].latency >= SINK_DELAY, slow.responses
+    dr = subsets_rule("server", ns, ["v1", "v2"])
+    with routing(mesh_env, [dr, mirror_route("server", ns, subset="v1", mirror_host=sink, percent=100)]):
+        attach_json(
+            "M6_convergence_seconds",
+            _converge_mirror(mesh_env, lambda m: _sink_copies(mesh_env, m)),
+        )
+        report = {}
+        for path in ("/", "/slow"):
+            marker = uuid.uuid4().hex
+            b = send(mesh_env.api, ns, mesh_env.client, _url(marker, path), count=100)
+            latencies = sorted(r.latency for r in b.responses)
+            k = _await_copies(lambda m=marker: _sink_copies(mesh_env, m), 100)
+            report[path] = {"codes": dict(b.codes), "versions": dict(b.versions), "copies_at_sink": k,
+                            "max_latency_s": latencies[-1] if latencies else None}  # fmt: skip
+            assert not b.failure and b.codes == {"200": 100}, (
+                f"{path}: primary affected: {dict(b.codes)} {b.failure}"
+            )
+            assert set(b.versions) == {"v1"}, f"{path}: {dict(b.versions)}"
+            # The primary answers in milliseconds; waiting on the sink would cost SINK_DELAY s.
+            assert latencies[-1] < SINK_DELAY / 3, f"{path}: primary latency up to {latencies[-1]:.2f}s"
+            # 100 % mirroring: every request must have been copied, so the failure was exercised.
+            assert_no_violations(fraction_violations("M11", f"{path} copies at the failing sink", k, 100, 1.0,
+                                                     route=ROUTE))  # fmt: skip
+        attach_json("M11 failing mirror", report)

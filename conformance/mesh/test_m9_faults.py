@@ -1,0 +1,111 @@
+"""M9: fault injection. Abort and delay fractions lie inside binomial confidence intervals of the
+configured percentage; a fault scoped to one route (a header match) touches no other traffic.
+
+Retries are off on the faulty routes (meshcert.mesh.traffic.fault_route): Istio's default retry
+policy would otherwise retry injected 503s and shrink the observed abort fraction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from meshcert.conformance_support import attach_json
+from meshcert.invariants.stats import wilson_interval
+from meshcert.invariants.violations import assert_no_violations
+from meshcert.mesh.checks import fraction_violations
+from meshcert.mesh.echo import EchoBatch, send
+from meshcert.mesh.probe import converge_batches_timed
+from meshcert.mesh.suite import MeshEnv, routing
+from meshcert.mesh.traffic import fault_route
+
+pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
+
+URL = "http://server/"
+ROUTE = "VirtualService server"
+PERCENT = 30
+#: 400 requests: the 95 % Wilson half-width at p = 0.3 is ~4.5 points, so a fault applied at
+#: 20 % or 40 % (or not at all) is detected; a correct 30 % fails by chance 5 % of the time.
+N = 400
+#: Delay check: 200 requests (60 delayed ones cost 30 s); half-width ~6.4 points at p = 0.3.
+N_DELAY = 200
+DELAY = 0.5
+#: A delayed request takes at least DELAY; an undelayed one through two sidecars takes ~5-50 ms
+#: here, so DELAY itself separates the two with no overlap in practice.
+HEADER = ("x-meshcert-fault", "on")
+
+
+def _some(code: str) -> Callable[[EchoBatch], str]:
+    def check(b: EchoBatch) -> str:
+        ok = not b.failure and b.codes.get(code, 0) > 0 and set(b.codes) <= {code, "200"}
+        return "" if ok else f"codes {dict(b.codes)} {b.failure}"
+
+    return check
+
+
+def _baseline(env: MeshEnv, headers: dict[str, str] | None = None) -> None:
+    b = send(env.api, env.namespace, env.client, URL, count=20, headers=headers)
+    assert not b.failure and b.codes == {"200": 20}, f"baseline: {dict(b.codes)} {b.failure}"
+
+
+def test_m9_abort_fraction(mesh_env: MeshEnv) -> None:
+    ns = mesh_env.namespace
+    _baseline(mesh_env)
+    with routing(mesh_env, [fault_route("server", ns, abort_percent=PERCENT)]):
+        # P(no 503 in a batch of 20 | 30 %) = 0.7^20 < 0.1 %: a batch shows the fault once active.
+        conv = converge_batches_timed(mesh_env, URL, _some("503"), what="aborts observed", count=20)
+        attach_json("M6_convergence_seconds", conv.bounds.report())
+        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N)
+        assert not b.failure and set(b.codes) <= {"200", "503"}, f"{dict(b.codes)} {b.failure}"
+        k, n = b.codes["503"], len(b.responses)
+        attach_json(
+            "M9 abort fraction", {"k": k, "n": n, "ci95": str(wilson_interval(k, n)), "p": PERCENT / 100}
+        )
+        assert_no_violations(
+            fraction_violations("M9", "abort 503 fraction", k, n, PERCENT / 100, route=ROUTE)
+        )
+
+
+def test_m9_delay_fraction(mesh_env: MeshEnv) -> None:
+    ns = mesh_env.namespace
+    _baseline(mesh_env)
+    vs = fault_route("server", ns, delay_percent=PERCENT, delay_s=DELAY)
+
+    def delayed(b: EchoBatch) -> str:
+        return "" if any(r.latency >= DELAY for r in b.responses) else "no delayed request yet"
+
+    with routing(mesh_env, [vs]):
+        conv = converge_batches_timed(mesh_env, URL, delayed, what="delays observed", count=20)
+        attach_json("M6_convergence_seconds", conv.bounds.report())
+        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N_DELAY)
+        assert not b.failure and b.codes == {"200": N_DELAY}, (
+            f"delays must not fail requests: {dict(b.codes)}"
+        )
+        slow = [r.latency for r in b.responses if r.latency >= DELAY]
+        k, n = len(slow), len(b.responses)
+        report = {"k": k, "n": n, "ci95": str(wilson_interval(k, n)), "p": PERCENT / 100}
+        attach_json("M9 delay fraction", {**report, "max_delayed_latency_s": max(slow, default=0.0)})
+        assert_no_violations(fraction_violations("M9", f"delayed (>= {DELAY}s) fraction", k, n, PERCENT / 100,
+                                                 route=ROUTE))  # fmt: skip
+        # A delayed request is held DELAY, not more: 1 s above it bounds a loaded host.
+        assert max(slow) < DELAY + 1.0, f"delayed requests took up to {max(slow):.2f}s"
+
+
+def test_m9_scoped_fault_touches_nothing_else(mesh_env: MeshEnv) -> None:
+    ns = mesh_env.namespace
+    _baseline(mesh_env, headers=dict([HEADER]))
+    vs = fault_route("server", ns, abort_percent=50, only_header=HEADER)
+    with routing(mesh_env, [vs]):
+        conv = converge_batches_timed(mesh_env, URL, _some("503"), what="scoped aborts observed", count=20,
+                                headers=dict([HEADER]))  # fmt: skip
+        attach_json("M6_convergence_seconds", conv.bounds.report())
+        hit = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2, headers=dict([HEADER]))
+        other = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2)
+        k, n = hit.codes["503"], len(hit.responses)
+        attach_json("M9 scoped fault", {"matched": dict(hit.codes), "unmatched": dict(other.codes),
+                                        "matched_ci95": str(wilson_interval(k, n))})  # fmt: skip
+        assert not other.failure and other.codes == {"200": N // 2}, (
+            f"unmatched traffic hit: {dict(other.codes)}"
+        )
+        assert_no_violations(fraction_violations("M9", "scoped abort fraction", k, n, 0.5, route=ROUTE))
