@@ -1,5 +1,6 @@
-"""GAMMA variants of M2 (weights) and M3 (matching precedence): the same oracles as the Istio-native
-tests, with Gateway API HTTPRoutes whose parent is the ``server`` Service.
+"""GAMMA variants of M2 (weights, HTTP and gRPC) and M3 (matching precedence): the same oracles as
+the Istio-native tests, with Gateway API HTTPRoutes/GRPCRoutes whose parent is the ``server``
+Service.
 
 The Gateway API CRDs come from the gateway-api module pinned by toolchain/istio (installed once,
 cluster-scoped, left in place like the mesh's own CRDs). GAMMA backends are Services, so each
@@ -19,21 +20,23 @@ from meshcert.errors import ConfigError, ToolchainError
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.apply import apply_manifests
 from meshcert.mesh.checks import split_violations, table_summary, table_violations, versions_are
-from meshcert.mesh.echo import send
+from meshcert.mesh.echo import GRPC_PORT, send
 from meshcert.mesh.gamma import (
     install_gateway_api_crds,
     matching_http_route,
     route_conditions,
     version_services,
+    weighted_grpc_route,
     weighted_http_route,
 )
-from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES
-from meshcert.mesh.probe import Results, converge_batches_timed, converge_requests
+from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER
+from meshcert.mesh.probe import Results, converge_batches_timed, converge_requests, send_requests
 from meshcert.mesh.suite import MeshEnv, routing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
 
 URL = "http://server/"
+GRPC_URL = f"grpc://server:{GRPC_PORT}"
 #: As in M2: 400 samples, 95 % Wilson half-width ~4.5 points at p = 0.7.
 SAMPLES = 400
 PROBES = [replace(p, count=2) for p in PRECEDENCE_PROBES]
@@ -80,6 +83,28 @@ def test_gamma_m2_weights(mesh_env: MeshEnv, gamma: str) -> None:
         assert_no_violations(split_violations(batch.versions, weights, route="HTTPRoute server-weights"))
 
 
+def test_gamma_m2_grpc_weights(mesh_env: MeshEnv, gamma: str) -> None:
+    ns = mesh_env.namespace
+    base = send(mesh_env.api, ns, mesh_env.client, GRPC_URL, count=20)
+    assert set(base.versions) == {"v1", "v2"}, f"baseline (gRPC): {dict(base.versions)} {base.failure}"
+    with routing(mesh_env, [weighted_grpc_route("server", {"v1": 0, "v2": 100})]):
+        conv = converge_batches_timed(mesh_env, GRPC_URL, versions_are(["v2"]), what="GRPCRoute: all on v2")
+        attach_json("M6_convergence_seconds (gRPC weight 0/100)", conv.bounds.report())
+        conditions = route_conditions(mesh_env.api, ns, "server-grpc-weights", plural="grpcroutes")
+        attach_json("GRPCRoute parent conditions", conditions)
+        weights = {"v1": 70, "v2": 30}
+        apply_manifests(
+            mesh_env.api, [weighted_grpc_route("server", weights)], namespace=ns, run_id=mesh_env.run_id
+        )
+        conv = converge_batches_timed(mesh_env, GRPC_URL, versions_are(["v1", "v2"]), what="GRPCRoute: 70/30",
+                                      count=20)  # fmt: skip
+        attach_json("M6_convergence_seconds (gRPC weight 70/30)", conv.bounds.report())
+        batch = send(mesh_env.api, ns, mesh_env.client, GRPC_URL, count=SAMPLES)
+        assert not batch.failure, batch.failure
+        attach_json("GAMMA gRPC M2 observed", {"versions": dict(batch.versions), "n": len(batch.responses)})
+        assert_no_violations(split_violations(batch.versions, weights, route="GRPCRoute server-grpc-weights"))
+
+
 def _table(default: str | None) -> Callable[[Results], list[Violation]]:
     return lambda r: table_violations(
         PRECEDENCE_RULES, PROBES, r, default=default, route="HTTPRoute server-matching"
@@ -88,6 +113,9 @@ def _table(default: str | None) -> Callable[[Results], list[Violation]]:
 
 def test_gamma_m3_matching_precedence(mesh_env: MeshEnv, gamma: str) -> None:
     ns = mesh_env.namespace
+    base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
+    tagged = [x for xs in base for x in xs if x.code != "200" or x.request_header(RULE_HEADER)]
+    assert not tagged, f"pre-change baseline: every probe 200 and untagged, got {tagged[:3]}"
     with routing(mesh_env, [matching_http_route("server", PRECEDENCE_RULES)]):
         conv = converge_requests(mesh_env, PROBES, _table(None), what="HTTPRoute rule table (no default)")
         attach_json("M6_convergence_seconds", conv.bounds.report())

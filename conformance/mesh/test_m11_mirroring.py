@@ -138,6 +138,9 @@ def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) 
         f"the sink must fail when called directly: {dict(fast.codes)} {fast.failure}"
     )
     assert slow.codes == {"500": 1} and slow.responses[0].latency >= SINK_DELAY, slow.responses
+    marker = uuid.uuid4().hex
+    send(mesh_env.api, ns, mesh_env.client, _url(marker), count=5)
+    assert _sink_copies(mesh_env, marker) == 0, "baseline: the sink must receive nothing before the mirror"
     dr = subsets_rule("server", ns, ["v1", "v2"])
     with routing(mesh_env, [dr, mirror_route("server", ns, subset="v1", mirror_host=sink, percent=100)]):
         attach_json(

@@ -45,8 +45,11 @@ def _some(code: str) -> Callable[[EchoBatch], str]:
 
 
 def _baseline(env: MeshEnv, headers: dict[str, str] | None = None) -> None:
+    """Before the fault: every request succeeds and none is held as long as the injected delay."""
     b = send(env.api, env.namespace, env.client, URL, count=20, headers=headers)
     assert not b.failure and b.codes == {"200": 20}, f"baseline: {dict(b.codes)} {b.failure}"
+    slow = [r.latency for r in b.responses if r.latency >= DELAY]
+    assert not slow, f"baseline: requests already take >= {DELAY}s without a fault: {slow}"
 
 
 def test_m9_abort_fraction(mesh_env: MeshEnv) -> None:

@@ -16,8 +16,8 @@ from meshcert.errors import InvariantViolation
 from meshcert.invariants.violations import assert_no_violations
 from meshcert.mesh.checks import split_violations, table_violations, versions_are
 from meshcert.mesh.echo import send
-from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, virtual_service
-from meshcert.mesh.probe import converge_batches_timed, converge_requests
+from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER, virtual_service
+from meshcert.mesh.probe import converge_batches_timed, converge_requests, send_requests
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import MeshEnv, routing
 
@@ -61,6 +61,9 @@ def test_proof_m2_swapped_weights_detected(mesh_env: MeshEnv) -> None:
 def test_proof_m3_wrong_subset_detected(mesh_env: MeshEnv) -> None:
     ns = mesh_env.namespace
     route = "VirtualService server"
+    base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
+    tagged = [x for xs in base for x in xs if x.code != "200" or x.request_header(RULE_HEADER)]
+    assert not tagged, f"pre-change baseline: every probe 200 and untagged, got {tagged[:3]}"
     with routing(
         mesh_env, [subsets_rule("server", ns, ["v1", "v2"]), virtual_service("server", ns, WRONG_RULES)]
     ):

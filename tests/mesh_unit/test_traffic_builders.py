@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from meshcert.errors import ConfigError
-from meshcert.mesh.gamma import matching_http_route, standard_crds, version_services, weighted_http_route
+from meshcert.mesh.gamma import (
+    matching_http_route,
+    standard_crds,
+    version_services,
+    weighted_grpc_route,
+    weighted_http_route,
+)
 from meshcert.mesh.matching import PRECEDENCE_RULES, RULE_HEADER
 from meshcert.mesh.traffic import (
     consumer_route,
@@ -85,6 +91,10 @@ def test_gamma_routes_attach_to_the_service() -> None:
         {"name": "server-v1", "port": 80, "weight": 70},
         {"name": "server-v2", "port": 80, "weight": 30},
     ]
+    grpc = weighted_grpc_route("server", {"v1": 0, "v2": 100})
+    assert grpc["kind"] == "GRPCRoute"
+    assert grpc["spec"]["parentRefs"] == [{"group": "", "kind": "Service", "name": "server", "port": 7070}]
+    assert grpc["spec"]["rules"][0]["backendRefs"][1] == {"name": "server-v2", "port": 7070, "weight": 100}
     svc = version_services("server", ["v1"])[0]
     assert svc["spec"]["selector"] == {"app": "server", "version": "v1"}
     with pytest.raises(ConfigError):

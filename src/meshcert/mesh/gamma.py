@@ -128,34 +128,52 @@ def version_services(service: str, versions: Sequence[str]) -> list[dict[str, An
     ]
 
 
-def _route(name: str, service: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+def _route(
+    name: str,
+    service: str,
+    rules: list[dict[str, Any]],
+    *,
+    kind: str = "HTTPRoute",
+    port: int = SERVICE_HTTP_PORT,
+) -> dict[str, Any]:
     return {
         "apiVersion": GATEWAY_API,
-        "kind": "HTTPRoute",
+        "kind": kind,
         "metadata": {"name": name},
         "spec": {
-            # GAMMA: the parent is the Service itself (core group, kind Service), on its HTTP port.
-            "parentRefs": [{"group": "", "kind": "Service", "name": service, "port": SERVICE_HTTP_PORT}],
+            # GAMMA: the parent is the Service itself (core group, kind Service), on one of its ports.
+            "parentRefs": [{"group": "", "kind": "Service", "name": service, "port": port}],
             "rules": rules,
         },
     }
 
 
-def _backend(service: str, version: str, weight: int | None = None) -> dict[str, Any]:
-    ref: dict[str, Any] = {"name": f"{service}-{version}", "port": SERVICE_HTTP_PORT}
+def _backend(
+    service: str, version: str, weight: int | None = None, *, port: int = SERVICE_HTTP_PORT
+) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": f"{service}-{version}", "port": port}
     if weight is not None:
         ref["weight"] = weight
     return ref
 
 
+def _check_weights(where: str, weights: Mapping[str, int]) -> None:
+    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
+        raise ConfigError(where, "weights", f"must be >= 0 with a positive sum, got {dict(weights)}")
+
+
 def weighted_http_route(service: str, weights: Mapping[str, int], *, name: str = "") -> dict[str, Any]:
     """M2 as GAMMA: one rule splitting across the version Services (weight 0 kept on purpose)."""
-    if any(w < 0 for w in weights.values()) or sum(weights.values()) <= 0:
-        raise ConfigError(
-            "weighted_http_route", "weights", f"must be >= 0 with a positive sum, got {dict(weights)}"
-        )
+    _check_weights("weighted_http_route", weights)
     rule = {"backendRefs": [_backend(service, v, w) for v, w in weights.items()]}
     return _route(name or f"{service}-weights", service, [rule])
+
+
+def weighted_grpc_route(service: str, weights: Mapping[str, int], *, name: str = "") -> dict[str, Any]:
+    """M2 for gRPC as GAMMA: a GRPCRoute on the Service's gRPC port splitting across versions."""
+    _check_weights("weighted_grpc_route", weights)
+    rule = {"backendRefs": [_backend(service, v, w, port=GRPC_PORT) for v, w in weights.items()]}
+    return _route(name or f"{service}-grpc-weights", service, [rule], kind="GRPCRoute", port=GRPC_PORT)
 
 
 def _gamma_match(m: RouteMatch) -> dict[str, Any]:
@@ -192,10 +210,12 @@ def _tagged(service: str, version: str, rule: str, matches: list[dict[str, Any]]
     return {"matches": matches, "filters": [header], "backendRefs": [_backend(service, version)]}
 
 
-def route_conditions(api: ApiClient, namespace: str, name: str) -> list[tuple[str, str, str]]:
-    """(type, status, reason) of every parent condition the mesh wrote on HTTPRoute ``name``."""
-    obj = request(api, "GET", f"/apis/{GATEWAY_API}/namespaces/{namespace}/httproutes/{name}",
-                  what=f"get HTTPRoute {namespace}/{name}")[1]  # fmt: skip
+def route_conditions(
+    api: ApiClient, namespace: str, name: str, *, plural: str = "httproutes"
+) -> list[tuple[str, str, str]]:
+    """(type, status, reason) of every parent condition the mesh wrote on route ``name``."""
+    obj = request(api, "GET", f"/apis/{GATEWAY_API}/namespaces/{namespace}/{plural}/{name}",
+                  what=f"get {plural} {namespace}/{name}")[1]  # fmt: skip
     parents = (obj.get("status") or {}).get("parents") or []
     return [(str(c.get("type")), str(c.get("status")), str(c.get("reason"))) for p in parents
             for c in p.get("conditions") or []]  # fmt: skip
