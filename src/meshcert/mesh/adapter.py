@@ -27,6 +27,9 @@ class Feature(StrEnum):
     MTLS_STRICT = "mtls-strict"
     FAULT_INJECTION = "fault-injection"
     MIRRORING = "mirroring"
+    CONSISTENT_HASH = "consistent-hash"
+    #: Gateway API HTTPRoute/GRPCRoute with a Service parent (the GAMMA mesh profile).
+    GAMMA = "gamma"
     AMBIENT = "ambient"
     WASM = "wasm"
 
