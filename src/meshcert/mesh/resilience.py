@@ -282,5 +282,6 @@ class SteadyLoad:
             raise MeshError(f"steady load from {self._args[2]} still running after {self._budget + 60:.0f}s")
         if self._error is not None:
             raise MeshError(f"steady load from {self._args[2]} failed: {self._error}") from self._error
-        assert self._batch is not None
+        if self._batch is None:
+            raise MeshError(f"steady load from {self._args[2]} ended without a result")
         return summarize(self._batch, requested=self.requested)
