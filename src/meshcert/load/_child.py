@@ -9,8 +9,8 @@ CHILD-PROCESS ONLY (it imports Locust, which monkey-patches the interpreter). Ro
 - ``worker``: a Locust WorkerRunner connected to ``spec.master_host:master_port``; runs its share
   of the plan (share = the worker index the master assigned) and sends its document back.
 
-The same entry point and spec file serve local processes and (later) Locust pods. Exit codes:
-0 success, 2 a run error (message on stderr). A process whose parent dies exits on its own.
+The same entry point and spec file serve local processes and Locust pods (load/incluster.py).
+Exit codes: 0 success, 2 a run error (message on stderr). A process whose parent dies exits on its own.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def run_local(spec: LoadSpec) -> dict[str, Any]:
 
 def run_master(spec: LoadSpec) -> dict[str, Any]:
     env = new_environment(spec, TicketPool())
-    runner = env.create_master_runner(master_bind_host=spec.master_host, master_bind_port=spec.master_port)
+    bind = spec.master_bind_host or spec.master_host
+    runner = env.create_master_runner(master_bind_host=bind, master_bind_port=spec.master_port)
     assert isinstance(runner, MasterRunner)
     parts: list[dict[str, Any]] = []
     failures: list[str] = []

@@ -1,8 +1,8 @@
 """What a load run does, as one frozen, JSON-serialisable spec shared by parent and child.
 
-The same file drives a local child process, a local master + N workers, and (later) Locust pods
-in a cluster: the child entry point (``python -m meshcert.load._child``) receives only this spec
-plus its role, so nothing about the run lives in the parent's memory.
+The same file drives a local child process, a local master + N workers, and Locust pods in a
+cluster (load/incluster.py): the child entry point (``python -m meshcert.load._child``) receives
+only this spec plus its role, so nothing about the run lives in the parent's memory.
 """
 
 from __future__ import annotations
@@ -58,6 +58,9 @@ class LoadSpec:
     master_port: int = 0
     #: Where workers reach the master; loopback for local runs, a Service name in a cluster.
     master_host: str = "127.0.0.1"
+    #: Address the master binds; None binds ``master_host`` (right for loopback). In a pod the
+    #: Service name is not a local address, so the in-cluster runner binds ``*`` (all interfaces).
+    master_bind_host: str | None = None
     #: Seconds to wait for workers to connect before giving up (Locust connects in < 1 s locally).
     worker_connect_timeout: float = 30.0
 
