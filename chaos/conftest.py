@@ -10,6 +10,7 @@ from kubernetes.client import ApiClient, CoreV1Api
 from meshcert.cluster.base import ClusterInfo
 from meshcert.faults import revert
 from meshcert.faults.experiment import Experiment, load_experiment
+from meshcert.faults.recovery import recovery_record
 from meshcert.faults.runner import Journal, Target, run_experiment
 from meshcert.settings import Settings
 
@@ -35,7 +36,8 @@ def run(
     name: str, *, kube: ApiClient, cluster: ClusterInfo, kind_name: str, namespace: str, run_id: str,
     settings: Settings,
 ) -> Journal:  # fmt: skip
-    """Run experiment ``name`` in ``namespace``; attach its journal to the Allure result."""
+    """Run experiment ``name`` in ``namespace``; attach its journal and its deviation/recovery
+    record (faults/recovery.py) to the Allure result, also when the verdict is a failure."""
     import allure
 
     target = Target(
@@ -45,4 +47,9 @@ def run(
     allure.attach(
         journal.to_json(), name=f"chaos journal {name}", attachment_type=allure.attachment_type.JSON
     )
+    record = recovery_record(journal)
+    allure.attach(
+        record.to_json(), name=f"chaos recovery {name}", attachment_type=allure.attachment_type.JSON
+    )
+    print(f"\nRECOVERY {name}: {record.to_json()}")
     return journal

@@ -155,3 +155,75 @@ def test_gc_reverts_every_fault_of_a_sigkilled_run(
     assert all(revert.tagged_rules(n, run_id) == [] for n in nodes)
     assert not is_alive(toxiproxies[0].pid, toxiproxies[0].start_ticks)
     assert RunStore(state).read(run_id) is None
+
+
+SCRIPT_ONE_NODE = """
+import sys, time
+from pathlib import Path
+from meshcert.faults.apilatency import api_latency
+from meshcert.faults.controlplane import component_down
+from meshcert.faults.nodes import NodeTarget, node_pause
+from meshcert.kube.client import new_api_client
+
+kind, kubeconfig, run_id, state, cache = sys.argv[1:6]
+api = new_api_client(Path(kubeconfig))
+with api_latency(kind, Path(kubeconfig), latency_ms=50, run_id=run_id, state_dir=Path(state),
+                 cache_dir=Path(cache)):
+    with component_down(kind, "kube-scheduler", run_id=run_id, state_dir=Path(state)):
+        with node_pause(api, NodeTarget(kind, kind + "-control-plane"), run_id=run_id, state_dir=Path(state)):
+            print("FAULTED", flush=True)
+            time.sleep(600)
+"""
+
+
+@pytest.mark.disruptive
+def test_gc_reverts_toxic_static_pod_and_paused_node_of_a_sigkilled_run_on_one_node(
+    cluster: ClusterInfo, kube: ApiClient, kind_name: str, meshcert_settings: Settings, tmp_path: Path
+) -> None:
+    """C1 on a single-node cluster (the partition needs two nodes: see the multi-node test above):
+    a run SIGKILLed while holding a Toxiproxy toxic, a control-plane static pod moved aside and
+    its only node paused leaves, after `meshcert gc`, no toxiproxy, the manifest back, no pause."""
+    from meshcert.faults.controlplane import wait_component
+    from meshcert.faults.nodes import wait_for_node_ready
+    from meshcert.runs import RunStore
+
+    node = f"{kind_name}-control-plane"
+    run_id, state = new_run_id(), tmp_path / "state"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT_ONE_NODE, kind_name, str(cluster.kubeconfig), run_id, str(state),
+         str(meshcert_settings.cache_dir)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until every fault is applied (~30 s: scheduler exit)
+        assert line.strip() == "FAULTED", line
+        record = RunStore(state).read(run_id)
+        assert record is not None
+        assert sorted(f.kind for f in record.faults) == ["node-pause", "static-pod"]
+        toxiproxies = [p for p in record.processes if p.what == "toxiproxy-server"]
+        assert len(toxiproxies) == 1 and is_alive(toxiproxies[0].pid, toxiproxies[0].start_ticks)
+        assert revert.container_state(node) == "paused"
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+    gc = subprocess.run(
+        [str(ROOT / ".venv/bin/meshcert"), "gc", run_id], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MESHCERT_STATE_DIR": str(state)}, check=False,
+    )  # fmt: skip
+    print(f"\ngc: {gc.stdout.strip()} {gc.stderr.strip()}")
+    assert gc.returncode == 0, gc.stderr
+    assert revert.container_state(node) == "running"
+    assert not revert.container(node).attrs["State"]["Paused"]
+    code, out = revert.node_exec(node, ["ls", revert.MANIFESTS_DIR])
+    assert code == 0 and "kube-scheduler.yaml" in out.split(), out
+    assert not is_alive(toxiproxies[0].pid, toxiproxies[0].start_ticks)
+    assert RunStore(state).read(run_id) is None
+    # Leave the cluster usable for the next test: the node and the scheduler come back by themselves.
+    took = wait_for_node_ready(kube, node) + wait_component(node, "kube-scheduler", running=True, timeout=120)
+    print(f"MEASURED after gc: node Ready and kube-scheduler running again after {took:.1f} s")

@@ -1,10 +1,12 @@
-"""`meshcert run conformance`: run the conformance suites through pytest, with a named profile.
+"""`meshcert run conformance|chaos`: run the conformance suites (pytest, named profile) or chaos experiments.
 
 Why a front end and not just pytest: a certification run is named by its *profile* (like
 Sonobuoy's certified-conformance mode or Gateway API's conformance profiles), so the profile →
 marker expression mapping lives in one place (`PROFILES`) and the report can state which profile
 ran. pytest runs in a child process (``python -m pytest``) so that its exit code is ours and no
-test code is imported into the CLI process.
+test code is imported into the CLI process. `run chaos` runs declarative experiments
+(chaos/experiments/*.yaml) in-process through `meshcert.cli.chaos.run_chaos`: they are data, not
+test code, and every one is validated before anything is created.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from meshcert.cli._context import Context
+from meshcert.cli.chaos import run_chaos
 from meshcert.errors import ConfigError
 from meshcert.settings import Provider
 
@@ -115,3 +120,27 @@ def register(app: typer.Typer) -> None:
         )
         typer.echo(f"meshcert: profile {profile.value}: {PROFILES[profile].purpose}", err=True)
         raise typer.Exit(subprocess.run(argv, check=False).returncode)
+
+    @sub.command("chaos")
+    def chaos(
+        ctx: typer.Context,
+        experiments: Annotated[
+            list[str] | None,
+            typer.Argument(help="Experiment files or names under chaos/experiments/ (default: all)."),
+        ] = None,
+        *,
+        kubeconfig: Annotated[
+            Path, typer.Option("--kubeconfig", help="Kubeconfig of the kind cluster.")
+        ] = Path(),
+        cluster: Annotated[
+            str, typer.Option("--cluster-name", help="kind cluster (default: from the kubeconfig's context).")
+        ] = "",
+    ) -> None:
+        """Run chaos experiments; a JSON journal per experiment and per run in reports/chaos/.
+
+        Exit 0 when every experiment passed, 1 when one failed, 2 on bad input (an invalid
+        experiment file is named with its line and field before anything is created).
+        """
+        settings = ctx.ensure_object(Context).settings
+        code = run_chaos(settings, experiments or [], kubeconfig=kubeconfig, cluster=cluster or None)
+        raise typer.Exit(code)
