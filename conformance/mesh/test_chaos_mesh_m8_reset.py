@@ -47,7 +47,13 @@ from meshcert.mesh.resilience import (
 from meshcert.mesh.routing import fqdn
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv, converge_batches, routing
 
-pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.chaos]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.mesh,
+    pytest.mark.dataplane,
+    pytest.mark.conformance,
+    pytest.mark.chaos,
+]
 
 #: Per-attempt reset probability. 0.5 makes the unmasked failure rate large and every attempt
 #: count from 1 to 1+N common enough to be seen in one run.

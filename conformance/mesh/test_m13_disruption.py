@@ -49,7 +49,14 @@ from meshcert.mesh.resilience import (
 from meshcert.mesh.routing import fqdn
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv, routing
 
-pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.disruptive]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.mesh,
+    pytest.mark.dataplane,
+    pytest.mark.conformance,
+    pytest.mark.disruptive,
+    pytest.mark.slow,
+]
 
 #: 25 req/s for 60 s = 1500 requests: enough to bound p99 (368 needed at 95 %) and to resolve
 #: 1 % (Wilson half-width ~0.5 points at 99 %); light enough for a shared 2-core host.
