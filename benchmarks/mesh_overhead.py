@@ -202,6 +202,10 @@ def _measure(api: ApiClient, args: argparse.Namespace, spaces: dict[str, str], c
                     }
                 print(f"  repeat {rep + 1} {rate:>5} req/s {mode:<5} {record[mode]}", file=sys.stderr)
             per_rate[rate].append(record)
+            # Raw runs so far, so a run that dies late (a node hiccup) still leaves its data.
+            partial = args.out.with_suffix(".partial.json")
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            partial.write_text(json.dumps({str(k): v for k, v in per_rate.items()}, indent=1) + "\n")
     return [{"rate": rate, "repeats": reps} for rate, reps in per_rate.items()]
 
 
@@ -277,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
+    args.out.with_suffix(".partial.json").unlink(missing_ok=True)
     rows: list[dict[str, Any]] = report["rates"]
     for r in rows:
         deltas = ", ".join(

@@ -47,6 +47,9 @@ BOOTSTRAP_RESAMPLES = 10_000
 CLIENT_CONCURRENCY = 20
 _ACTIVE = re.compile(r"^\[\d+\] ActiveRequests=(\d+)$", re.M)
 QUANTILES = (0.5, 0.9, 0.99)
+#: A run is measured when at least 99 % of its requests got a 200 (the rest are counted in the
+#: report); below that the latencies would describe a failing service, not its overhead.
+MIN_OK_SHARE = 0.99
 
 
 # ---- statistics --------------------------------------------------------------------------
@@ -179,7 +182,7 @@ def paced_run(
     seconds: float,
     headers: dict[str, str],
 ) -> RunSample:
-    """``qps`` x ``seconds`` requests from the echo client in ``pod``; raises if any is missing.
+    """``qps`` x ``seconds`` requests from the echo client in ``pod``; raises below 99 % 200s.
 
     The client prints its answers only after the last one, so moving the output (several MB at
     1000 req/s) does not overlap the measured requests.
@@ -195,7 +198,7 @@ def paced_run(
         tail = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
         raise MeshError(f"echo client in {namespace}/{pod} at {qps} req/s: {tail}")
     sample = parse_run(res.stdout, requested=count, wall_seconds=wall)
-    if len(sample.latencies) < count:
+    if len(sample.latencies) < MIN_OK_SHARE * count:
         raise MeshError(f"{namespace}/{pod} at {qps} req/s: {len(sample.latencies)}/{count} answered 200, "
                         f"codes {sample.codes}")  # fmt: skip
     return sample
