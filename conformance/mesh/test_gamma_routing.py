@@ -19,6 +19,7 @@ from meshcert.conformance_support import attach_json
 from meshcert.errors import ConfigError, ToolchainError
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.apply import apply_manifests
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import split_violations, table_summary, table_violations, versions_are
 from meshcert.mesh.echo import GRPC_PORT, send
 from meshcert.mesh.gamma import (
@@ -30,7 +31,7 @@ from meshcert.mesh.gamma import (
     weighted_http_route,
 )
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER
-from meshcert.mesh.probe import Results, converge_batches_timed, converge_requests, send_requests
+from meshcert.mesh.probe import Results, converge_batches_timed, converge_requests, send_requests, unsupported
 from meshcert.mesh.suite import MeshEnv, routing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
@@ -55,6 +56,8 @@ def gamma(mesh_env: MeshEnv) -> str:
 
 
 def test_gamma_m2_weights(mesh_env: MeshEnv, gamma: str) -> None:
+    if reason := unsupported(mesh_env, Feature.GAMMA, Feature.WEIGHTED_ROUTING):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     base = send(mesh_env.api, ns, mesh_env.client, URL, count=20)
     assert set(base.versions) == {"v1", "v2"}, f"baseline: {dict(base.versions)}"
@@ -84,6 +87,8 @@ def test_gamma_m2_weights(mesh_env: MeshEnv, gamma: str) -> None:
 
 
 def test_gamma_m2_grpc_weights(mesh_env: MeshEnv, gamma: str) -> None:
+    if reason := unsupported(mesh_env, Feature.GAMMA, Feature.GRPC, Feature.WEIGHTED_ROUTING):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     base = send(mesh_env.api, ns, mesh_env.client, GRPC_URL, count=20)
     assert set(base.versions) == {"v1", "v2"}, f"baseline (gRPC): {dict(base.versions)} {base.failure}"
@@ -112,6 +117,8 @@ def _table(default: str | None) -> Callable[[Results], list[Violation]]:
 
 
 def test_gamma_m3_matching_precedence(mesh_env: MeshEnv, gamma: str) -> None:
+    if reason := unsupported(mesh_env, Feature.GAMMA):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
     tagged = [x for xs in base for x in xs if x.code != "200" or x.request_header(RULE_HEADER)]

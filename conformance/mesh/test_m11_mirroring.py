@@ -16,9 +16,10 @@ from meshcert.invariants.stats import wilson_interval
 from meshcert.invariants.violations import assert_no_violations
 from meshcert.kube.apply import apply_manifests
 from meshcert.kube.waits import wait_for_pods_ready
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import fraction_violations, versions_are
 from meshcert.mesh.echo import APP_CONTAINER, backend_attempts, pod_names, send
-from meshcert.mesh.probe import timed_converge
+from meshcert.mesh.probe import timed_converge, unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import (
     WORKLOAD_READY_TIMEOUT,
@@ -85,6 +86,8 @@ def _converge_mirror(env: MeshEnv, copies: Callable[[str], int]) -> dict[str, fl
 
 
 def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.MIRRORING):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     with routing(
         mesh_env,
@@ -131,6 +134,8 @@ def sink(mesh_env: MeshEnv) -> Iterator[str]:
 
 
 def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) -> None:
+    if reason := unsupported(mesh_env, Feature.MIRRORING):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     fast = send(mesh_env.api, ns, mesh_env.client, f"http://{sink}/", count=2)
     slow = send(mesh_env.api, ns, mesh_env.client, f"http://{sink}/slow", count=1, request_timeout=10)

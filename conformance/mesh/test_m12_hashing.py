@@ -10,9 +10,10 @@ import pytest
 
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.violations import assert_no_violations
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import hashing_violations
 from meshcert.mesh.echo import EchoBatch, send
-from meshcert.mesh.probe import EchoRequest, converge_batches_timed, send_requests
+from meshcert.mesh.probe import EchoRequest, converge_batches_timed, send_requests, unsupported
 from meshcert.mesh.suite import MeshEnv, routing
 from meshcert.mesh.traffic import hash_rule
 
@@ -31,6 +32,8 @@ def _one_pod(b: EchoBatch) -> str:
 
 
 def test_m12_same_key_same_backend(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.CONSISTENT_HASH):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     probe = {HEADER: "probe-key"}
     base = send(mesh_env.api, ns, mesh_env.client, URL, count=PER_KEY, headers=probe)

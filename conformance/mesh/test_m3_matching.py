@@ -15,6 +15,7 @@ import pytest
 
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.violations import Violation
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import table_summary, table_violations
 from meshcert.mesh.matching import (
     PRECEDENCE_PROBES,
@@ -22,7 +23,7 @@ from meshcert.mesh.matching import (
     RULE_HEADER,
     virtual_service,
 )
-from meshcert.mesh.probe import Results, converge_requests, send_requests
+from meshcert.mesh.probe import Results, converge_requests, send_requests, unsupported
 from meshcert.mesh.routing import subsets_rule
 from meshcert.mesh.suite import MeshEnv, routing
 
@@ -40,6 +41,8 @@ def table_check(default: str | None) -> Callable[[Results], list[Violation]]:
 
 
 def test_m3_matching_precedence_and_default(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.HTTP):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
     untagged = [x for xs in base for x in xs if x.code != "200" or x.request_header(RULE_HEADER)]

@@ -8,8 +8,9 @@ import pytest
 
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.violations import Violation
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import HeaderExpectation, header_violations, redirect_violations, rewrite_violations
-from meshcert.mesh.probe import EchoRequest, Results, converge_requests, send_requests
+from meshcert.mesh.probe import EchoRequest, Results, converge_requests, send_requests, unsupported
 from meshcert.mesh.suite import MeshEnv, routing
 from meshcert.mesh.traffic import filter_route
 
@@ -45,6 +46,8 @@ def check(results: Results) -> list[Violation]:
 
 
 def test_m4_header_rewrite_redirect(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.HTTP):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
     assert [x.code for xs in base for x in xs] == ["200"] * 6, base

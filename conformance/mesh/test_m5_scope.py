@@ -15,9 +15,10 @@ from meshcert.conformance_support import attach_json
 from meshcert.kube.apply import apply_manifests
 from meshcert.kube.namespaces import create_namespace, delete_namespace
 from meshcert.kube.waits import wait_for_pods_ready
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import codes_are, versions_are
 from meshcert.mesh.echo import echo_manifests, pod_names, send
-from meshcert.mesh.probe import converge_batches_timed
+from meshcert.mesh.probe import converge_batches_timed, unsupported
 from meshcert.mesh.routing import subsets_rule
 from meshcert.mesh.suite import WORKLOAD_READY_TIMEOUT, MeshEnv, routing
 from meshcert.mesh.traffic import consumer_route, fault_route
@@ -31,6 +32,8 @@ N = 100
 
 
 def test_m5_route_on_a_never_affects_b(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.FAULT_INJECTION):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     for url in (A, B):
         base = send(mesh_env.api, ns, mesh_env.client, url, count=10)
@@ -67,6 +70,8 @@ def consumer(mesh_env: MeshEnv) -> Iterator[MeshEnv]:
 
 
 def test_m5_consumer_route_stays_in_its_namespace(mesh_env: MeshEnv, consumer: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.WEIGHTED_ROUTING):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     url = f"http://server.{ns}/"
     for env in (mesh_env, consumer):

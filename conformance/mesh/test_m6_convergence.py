@@ -13,9 +13,10 @@ import pytest
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.violations import assert_no_violations
 from meshcert.kube.apply import apply_manifests
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import ConvergenceSummary, convergence_violations, versions_are
 from meshcert.mesh.echo import send
-from meshcert.mesh.probe import ConvergenceBounds, converge_batches_timed
+from meshcert.mesh.probe import ConvergenceBounds, converge_batches_timed, unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv, converge_batches, routing
 
@@ -28,6 +29,8 @@ BATCH = 20
 
 
 def test_m6_repeated_weight_changes_converge(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.WEIGHTED_ROUTING):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     base = send(mesh_env.api, ns, mesh_env.client, URL, count=BATCH)
     assert set(base.versions) == {"v1", "v2"}, f"baseline: {dict(base.versions)}"

@@ -14,9 +14,10 @@ import pytest
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.stats import wilson_interval
 from meshcert.invariants.violations import assert_no_violations
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import fraction_violations
 from meshcert.mesh.echo import EchoBatch, send
-from meshcert.mesh.probe import converge_batches_timed
+from meshcert.mesh.probe import converge_batches_timed, unsupported
 from meshcert.mesh.suite import MeshEnv, routing
 from meshcert.mesh.traffic import fault_route
 
@@ -53,6 +54,8 @@ def _baseline(env: MeshEnv, headers: dict[str, str] | None = None) -> None:
 
 
 def test_m9_abort_fraction(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.FAULT_INJECTION):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     _baseline(mesh_env)
     with routing(mesh_env, [fault_route("server", ns, abort_percent=PERCENT)]):
@@ -71,6 +74,8 @@ def test_m9_abort_fraction(mesh_env: MeshEnv) -> None:
 
 
 def test_m9_delay_fraction(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.FAULT_INJECTION):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     _baseline(mesh_env)
     vs = fault_route("server", ns, delay_percent=PERCENT, delay_s=DELAY)
@@ -96,6 +101,8 @@ def test_m9_delay_fraction(mesh_env: MeshEnv) -> None:
 
 
 def test_m9_scoped_fault_touches_nothing_else(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.FAULT_INJECTION):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     _baseline(mesh_env, headers=dict([HEADER]))
     vs = fault_route("server", ns, abort_percent=50, only_header=HEADER)

@@ -14,10 +14,11 @@ import pytest
 from meshcert.conformance_support import attach_json
 from meshcert.errors import InvariantViolation
 from meshcert.invariants.violations import assert_no_violations
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import split_violations, table_violations, versions_are
 from meshcert.mesh.echo import send
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER, virtual_service
-from meshcert.mesh.probe import converge_batches_timed, converge_requests, send_requests
+from meshcert.mesh.probe import converge_batches_timed, converge_requests, send_requests, unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import MeshEnv, routing
 
@@ -34,6 +35,8 @@ GIVE_UP = 10.0
 
 
 def test_proof_m2_swapped_weights_detected(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.WEIGHTED_ROUTING):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     expected = {"v1": 70, "v2": 30}
     swapped = {"v1": 30, "v2": 70}
@@ -59,6 +62,8 @@ def test_proof_m2_swapped_weights_detected(mesh_env: MeshEnv) -> None:
 
 
 def test_proof_m3_wrong_subset_detected(mesh_env: MeshEnv) -> None:
+    if reason := unsupported(mesh_env, Feature.HTTP):
+        pytest.skip(reason)
     ns = mesh_env.namespace
     route = "VirtualService server"
     base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)

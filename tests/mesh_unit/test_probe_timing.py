@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from meshcert.mesh import probe
+from meshcert.mesh.adapter import Feature, Support
 from meshcert.mesh.echo import EchoBatch, EchoResponse
 from meshcert.mesh.suite import MeshEnv
 
@@ -39,3 +40,14 @@ def test_bounds_come_from_the_streaks_first_probe(monkeypatch: pytest.MonkeyPatc
     # The first probe (v1, wrong) ran before a 1 s poll interval; the streak began at the second.
     assert 0.9 <= bounds.lower <= bounds.upper < 5
     assert mesh.checked == ["ns"]
+
+
+class _Partial:
+    def support(self, feature: Feature) -> Support:
+        return Support(feature, feature is not Feature.MIRRORING, "no mirror filter")
+
+
+def test_unsupported_names_each_missing_feature() -> None:
+    env = MeshEnv(_Partial(), None, "ns", "client", "", "run", 0.0)  # type: ignore[arg-type]
+    assert probe.unsupported(env, Feature.HTTP) == ""
+    assert probe.unsupported(env, Feature.HTTP, Feature.MIRRORING) == "mirroring: no mirror filter"

@@ -29,6 +29,7 @@ from meshcert.errors import MeshError, WaitTimeout
 from meshcert.invariants.convergence import DEFAULT_CONSECUTIVE, Observation, converge
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.exec import exec_in_pod
+from meshcert.mesh.adapter import Feature
 from meshcert.mesh.echo import APP_CONTAINER, SERVICE_HTTP_PORT, EchoBatch, parse_go_duration, send
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv
 
@@ -304,3 +305,10 @@ def converge_batches_timed(
     return timed_converge(
         env, sample, check, what=what, since=since, timeout=timeout, consecutive=consecutive
     )
+
+
+def unsupported(env: MeshEnv, *features: Feature) -> str:
+    """The adapter's reason why one of ``features`` is unsupported ("" when all are): tests skip
+    with it, so a mesh lacking a feature is reported unsupported, not failed."""
+    reasons = [f"{s.feature}: {s.reason}" for s in map(env.mesh.support, features) if not s.supported]
+    return "; ".join(reasons)
