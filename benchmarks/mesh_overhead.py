@@ -42,17 +42,20 @@ from meshcert.kube.apply import apply_manifests
 from meshcert.kube.client import call, new_api_client
 from meshcert.kube.namespaces import create_namespace, delete_namespace
 from meshcert.kube.waits import wait_for_pods_ready
-from meshcert.mesh.echo import PROXY_CONTAINER, echo_manifests, pod_names
+from meshcert.mesh.echo import APP_CONTAINER, PROXY_CONTAINER, echo_manifests, pod_names
 from meshcert.mesh.istio import IstioMesh
 from meshcert.mesh.overhead import (
     QUANTILES,
     ContainerStat,
     RunSample,
     bootstrap_interval,
+    check_run,
+    client_argv,
     container_use,
     paced_run,
     paired_deltas,
     parse_crictl_stats,
+    parse_run,
     t_interval,
 )
 from meshcert.runid import new_run_id
@@ -92,6 +95,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--rates", type=_positive_ints, default=[200, 500, 1000], help="req/s, comma-separated")
     ap.add_argument("--repeats", type=int, default=5, help="paired runs per rate (>= 2 for an interval)")
     ap.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    ap.add_argument(
+        "--exec", choices=["node", "api"], default="node",
+        help="run the client via crictl in the kind node (default) or the API server's exec",
+    )  # fmt: skip
     ap.add_argument("--out", type=Path, default=ROOT / "reports" / "benchmarks" / "mesh_overhead.json")
     args = ap.parse_args(argv)
     if args.repeats < 2:
@@ -134,6 +141,30 @@ def _stats(node: str, namespace: str) -> list[ContainerStat]:
     return parse_crictl_stats(out)
 
 
+def _node_run(
+    api: ApiClient, node: str, namespace: str, pod: str, *, qps: int, seconds: float, headers: dict[str, str]
+) -> RunSample:
+    """One paced run exec'd with crictl in the node container: the same client in the same pod,
+    but its output (~3 KB per request) comes back over a local pipe, not the API server."""
+    obj = call(f"get pod {namespace}/{pod}", CoreV1Api(api).read_namespaced_pod, pod, namespace)
+    statuses = (obj.status.container_statuses if obj.status else None) or []
+    ids = [
+        str(c.container_id).split("://", 1)[-1]
+        for c in statuses
+        if c.name == APP_CONTAINER and c.container_id
+    ]
+    if not ids:
+        raise MeshcertError(f"{namespace}/{pod}: no running {APP_CONTAINER} container")
+    argv = client_argv(URL, qps=qps, seconds=seconds, headers=headers)
+    start = time.monotonic()
+    code, out = node_exec(node, ["crictl", "exec", ids[0], *argv])
+    wall = time.monotonic() - start
+    what = f"echo client in {namespace}/{pod} at {qps} req/s"
+    if code != 0:
+        raise MeshcertError(f"{what}: exit {code}: {(out.strip().splitlines() or [''])[-1][:300]}")
+    return check_run(parse_run(out, requested=int(qps * seconds), wall_seconds=wall), what=what)
+
+
 def _run_record(sample: RunSample) -> dict[str, Any]:
     return {
         **{k: round(v * 1000, 3) for k, v in sample.quantiles().items()},  # ms
@@ -146,8 +177,18 @@ def _run_record(sample: RunSample) -> dict[str, Any]:
     }
 
 
-def _summary(rate: int, repeats: list[dict[str, Any]], duration: float) -> dict[str, Any]:
-    out: dict[str, Any] = {"rate": rate, "requests_per_run": int(rate * duration)}
+def _summary(rate: int, runs: list[dict[str, Any]], duration: float) -> dict[str, Any]:
+    """Statistics over the repeats where both runs completed (a failed run drops its pair)."""
+    repeats = [r for r in runs if "error" not in r]
+    out: dict[str, Any] = {
+        "rate": rate,
+        "requests_per_run": int(rate * duration),
+        "complete_repeats": len(repeats),
+        "failed_runs": [r["error"] for r in runs if "error" in r],
+    }
+    if len(repeats) < 2:
+        out["note"] = "fewer than 2 complete repeats: no interval"
+        return out
     for q in (f"p{round(q * 100)}" for q in QUANTILES):
         mesh = [float(r["mesh"][q]) for r in repeats]
         plain = [float(r["plain"][q]) for r in repeats]
@@ -174,18 +215,26 @@ def _summary(rate: int, repeats: list[dict[str, Any]], duration: float) -> dict[
 def _measure(api: ApiClient, args: argparse.Namespace, spaces: dict[str, str], clients: dict[str, str],
              node: str) -> list[dict[str, Any]]:  # fmt: skip
     headers = {"X-Payload": PAYLOAD}
+
+    def run(mode: str, qps: int, seconds: float) -> RunSample:
+        if args.exec == "api":
+            return paced_run(api, spaces[mode], clients[mode], URL, qps=qps, seconds=seconds, headers=headers)
+        return _node_run(api, node, spaces[mode], clients[mode], qps=qps, seconds=seconds, headers=headers)
+
     for mode in ("plain", "mesh"):
-        paced_run(
-            api, spaces[mode], clients[mode], URL, qps=WARMUP_QPS, seconds=WARMUP_SECONDS, headers=headers
-        )
+        run(mode, WARMUP_QPS, WARMUP_SECONDS)
     per_rate: dict[int, list[dict[str, Any]]] = {rate: [] for rate in args.rates}
     for rep in range(args.repeats):
         for rate in args.rates:
             record: dict[str, Any] = {"repeat": rep + 1}
             for mode in ("plain", "mesh") if rep % 2 == 0 else ("mesh", "plain"):
                 before = _stats(node, spaces[mode])
-                sample = paced_run(api, spaces[mode], clients[mode], URL, qps=rate, seconds=args.duration,
-                                   headers=headers)  # fmt: skip
+                try:
+                    sample = run(mode, rate, args.duration)
+                except MeshcertError as e:  # recorded; the pair is left out of the statistics
+                    record["error"] = f"{mode}: {e}"
+                    print(f"  repeat {rep + 1} {rate:>5} req/s {mode:<5} FAILED: {e}", file=sys.stderr)
+                    break
                 after = _stats(node, spaces[mode])
                 record[mode] = _run_record(sample)
                 if mode == "mesh":
@@ -278,6 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "sidecar_resources": "crictl stats (cgroup CPU usage, working set) before/after each mesh run",
         },
         "rates": [{**_summary(r["rate"], r["repeats"], args.duration), "runs": r["repeats"]} for r in rates],
+        "client_exec": args.exec,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -172,6 +172,29 @@ def parse_run(text: str, *, requested: int, wall_seconds: float) -> RunSample:
     return RunSample(requested, latencies, dict(codes), max(active, default=0), wall_seconds, limited)
 
 
+#: How long a paced run may take beyond its nominal length before the client gives up: a shared
+#: host that cannot keep the pace stretches the run (the result then says client_limited).
+RUN_SLACK_FACTOR, RUN_SLACK_SECONDS = 3.0, 30.0
+
+
+def client_argv(url: str, *, qps: int, seconds: float, headers: dict[str, str]) -> list[str]:
+    """The echo client's argv for one paced run of ``qps`` x ``seconds`` requests."""
+    count = int(qps * seconds)
+    # --timeout bounds the whole paced run as well as each request.
+    budget = seconds * RUN_SLACK_FACTOR + RUN_SLACK_SECONDS
+    argv = ["/usr/local/bin/client", url, f"--count={count}", f"--qps={qps}", f"--timeout={budget:g}s"]
+    return argv + [f"--header={k}:{v}" for k, v in headers.items()]
+
+
+def check_run(sample: RunSample, *, what: str) -> RunSample:
+    """The sample, or MeshError when fewer than 99 % of its requests got a 200."""
+    if len(sample.latencies) < MIN_OK_SHARE * sample.requested:
+        raise MeshError(
+            f"{what}: {len(sample.latencies)}/{sample.requested} answered 200, codes {sample.codes}"
+        )
+    return sample
+
+
 def paced_run(
     api: ApiClient,
     namespace: str,
@@ -182,26 +205,21 @@ def paced_run(
     seconds: float,
     headers: dict[str, str],
 ) -> RunSample:
-    """``qps`` x ``seconds`` requests from the echo client in ``pod``; raises below 99 % 200s.
+    """One paced run exec'd through the API server; raises below 99 % 200s.
 
     The client prints its answers only after the last one, so moving the output (several MB at
     1000 req/s) does not overlap the measured requests.
     """
-    count = int(qps * seconds)
-    # --timeout bounds the whole paced run as well as each request: the run's length plus 30 s.
-    argv = ["/usr/local/bin/client", url, f"--count={count}", f"--qps={qps}", f"--timeout={seconds + 30:g}s"]
-    argv += [f"--header={k}:{v}" for k, v in headers.items()]
+    argv = client_argv(url, qps=qps, seconds=seconds, headers=headers)
     start = time.monotonic()
-    res = exec_in_pod(api, namespace, pod, argv, container=APP_CONTAINER, timeout=seconds + 120)
+    budget = seconds * RUN_SLACK_FACTOR + RUN_SLACK_SECONDS
+    res = exec_in_pod(api, namespace, pod, argv, container=APP_CONTAINER, timeout=budget + 90)
     wall = time.monotonic() - start
+    what = f"echo client in {namespace}/{pod} at {qps} req/s"
     if not res.ok:
-        tail = (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
-        raise MeshError(f"echo client in {namespace}/{pod} at {qps} req/s: {tail}")
-    sample = parse_run(res.stdout, requested=count, wall_seconds=wall)
-    if len(sample.latencies) < MIN_OK_SHARE * count:
-        raise MeshError(f"{namespace}/{pod} at {qps} req/s: {len(sample.latencies)}/{count} answered 200, "
-                        f"codes {sample.codes}")  # fmt: skip
-    return sample
+        tail = ((res.stderr + res.stdout).strip().splitlines() or [f"exit {res.exit_code}"])[-1]
+        raise MeshError(f"{what}: {tail}")
+    return check_run(parse_run(res.stdout, requested=int(qps * seconds), wall_seconds=wall), what=what)
 
 
 # ---- container resources -----------------------------------------------------------------
