@@ -59,7 +59,7 @@ def _sink_copies(env: MeshEnv, marker: str) -> int:
     return total
 
 
-def _await_copies(count: callable[[], int], n: int) -> int:  # type: ignore[valid-type]
+def _await_copies(count: Callable[[], int], n: int) -> int:
     """Read the mirror's count until it stops growing (or reaches n) within SETTLE*5 s."""
     last, deadline = -1, time.monotonic() + SETTLE * 5
     while time.monotonic() < deadline:
