@@ -12,7 +12,10 @@ from meshcert.errors import MeshError
 from meshcert.mesh.overhead import (
     CLIENT_CONCURRENCY,
     ContainerStat,
+    RunSample,
     bootstrap_interval,
+    check_run,
+    client_argv,
     container_use,
     paired_deltas,
     parse_crictl_stats,
@@ -123,3 +126,18 @@ def test_container_use_wants_exactly_one_match() -> None:
 def test_crictl_garbage_is_a_mesh_error() -> None:
     with pytest.raises(MeshError, match="not JSON"):
         parse_crictl_stats("FATA[0000] connect: no such file")
+
+
+def test_client_argv_paces_and_bounds_the_run() -> None:
+    argv = client_argv("http://server/", qps=500, seconds=10, headers={"X-Payload": "xx"})
+    assert argv[:2] == ["/usr/local/bin/client", "http://server/"]
+    assert "--count=5000" in argv and "--qps=500" in argv
+    assert "--timeout=60s" in argv  # 3 x 10 s + 30 s: a busy host may stretch the run
+    assert argv[-1] == "--header=X-Payload:xx"
+
+
+def test_check_run_accepts_99_percent_and_refuses_less() -> None:
+    ok = "".join(_answer(i, "200", "1ms", 1) for i in range(99)) + _answer(99, "503", "1ms", 1)
+    assert check_run(parse_run(ok, requested=100, wall_seconds=1), what="x").codes == {"200": 99, "503": 1}
+    with pytest.raises(MeshError, match="98/100 answered 200"):
+        check_run(RunSample(100, [0.1] * 98, {"200": 98}, 1, 1.0), what="x")
