@@ -11,6 +11,8 @@ from meshcert.invariants.violations import ObjectRef, assert_no_violations
 from meshcert.mesh.echo import EchoResponse
 from meshcert.mesh.envoy_stats import parse_stats
 from meshcert.mesh.outlier import (
+    STATS_ANNOTATION,
+    STATS_REGEXPS,
     EjectionRun,
     OverflowRun,
     check_ejection,
@@ -25,6 +27,7 @@ from meshcert.mesh.outlier import (
     outlier_counters,
     outlier_rule,
     pool_rule,
+    stats_client_manifests,
 )
 
 REF = ObjectRef("Service", "server", "ns")
@@ -45,6 +48,11 @@ def test_failing_backend_serves_grpc_on_the_http_port() -> None:
     assert "--grpc=8080" in args and "--port=8081" in args and "--port=8080" not in args
     assert dep["spec"]["replicas"] == 2
     assert dep["spec"]["template"]["metadata"]["labels"] == {"app": "server", "version": "bad"}
+    assert "downstream_rq_total" in dep["spec"]["template"]["metadata"]["annotations"][STATS_ANNOTATION]
+    [client] = stats_client_manifests("probe")
+    regexps = client["spec"]["template"]["metadata"]["annotations"][STATS_ANNOTATION].split(",")
+    assert regexps == list(STATS_REGEXPS) and all("," not in r for r in STATS_REGEXPS)
+    assert client["spec"]["template"]["metadata"]["labels"]["app"] == "probe"
     with pytest.raises(ConfigError, match="replicas"):
         failing_backend_manifests("server", "bad", replicas=0)
 
@@ -85,7 +93,7 @@ def test_cluster_config_found_in_either_dump_shape() -> None:
 
 def test_counters_and_ejected_hosts() -> None:
     stats = parse_stats(
-        f"cluster.{CLUSTER}.outlier_detection.ejections_active: 1\n"
+        f"cluster.{CLUSTER};.outlier_detection.ejections_active: 1\n"
         f"cluster.{CLUSTER}.outlier_detection.ejections_overflow: 4\n"
         f"cluster.{CLUSTER}.upstream_rq_pending_overflow: 8\n"
         "cluster.other.outlier_detection.ejections_active: 9\n"
@@ -173,7 +181,7 @@ def test_unbounded_pool_is_reported() -> None:
 
 def test_inbound_requests_counts_only_inbound_listeners() -> None:
     stats = parse_stats(
-        "http.inbound_0.0.0.0_8080.downstream_rq_total: 7\n"
+        "http.inbound_0.0.0.0_8080;.downstream_rq_total: 7\n"
         "http.outbound_0.0.0.0_80.downstream_rq_total: 100\n"
         "http.admin.downstream_rq_total: 50\n"
     )

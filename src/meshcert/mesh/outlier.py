@@ -9,7 +9,7 @@ which hosts it marks ``failed_outlier_check``. Everything here is pure; the suit
 The always-failing backend is the echo server itself with its gRPC listener on the HTTP target
 port: the pod is Ready (the TCP probe connects), but every HTTP/1.1 request its sidecar forwards
 is answered by a connection close (gRPC expects the HTTP/2 preface), which the sidecar turns
-into a 503 — a 5xx that outlier detection counts, coming from exactly one endpoint.
+into a 5xx (502 on this build) that outlier detection counts, coming from exactly one endpoint.
 """
 
 from __future__ import annotations
@@ -27,11 +27,35 @@ from meshcert.mesh.routing import NETWORKING, fqdn
 
 #: The echo server's HTTP listener moves here on the failing pod (nothing routes to it).
 FAILING_HTTP_PORT = 8081
+#: Istio's bootstrap keeps only a few stat families (server, cluster_manager, listener_manager,
+#: ...); the ones M10 reads must be asked for per pod, at injection time, by this annotation
+#: (comma-separated regexps, matched against full stat names).
+STATS_ANNOTATION = "sidecar.istio.io/statsInclusionRegexps"
+STATS_REGEXPS = (
+    r".*outlier_detection\..*",
+    r".*upstream_rq_pending_overflow",
+    r".*upstream_cx_overflow",
+    r"http\.inbound.*downstream_rq_total",
+)
+
+
+def with_proxy_stats(deployment: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``deployment`` whose pods' sidecars keep the stats M10 reads."""
+    dep = copy.deepcopy(deployment)
+    meta = dep["spec"]["template"].setdefault("metadata", {})
+    meta.setdefault("annotations", {})[STATS_ANNOTATION] = ",".join(STATS_REGEXPS)
+    return dep
+
+
+def stats_client_manifests(app: str) -> list[dict[str, Any]]:
+    """An injected echo client (no Service) whose sidecar keeps the M10 stats."""
+    return [with_proxy_stats(d) for d in echo_manifests(app, "v1", with_service=False)]
 
 
 def failing_backend_manifests(service: str, version: str, *, replicas: int = 1) -> list[dict[str, Any]]:
     """A Deployment ``<service>-<version>`` selected by ``service``'s Service whose every HTTP
-    request fails with 503 (see the module docstring for how)."""
+    request fails with a 5xx (see the module docstring for how); its sidecar keeps the inbound
+    request counter, so requests reaching it are counted at the backend."""
     if replicas < 1:
         raise ConfigError("failing_backend_manifests", "replicas", f"must be >= 1, got {replicas}")
     [dep] = copy.deepcopy(echo_manifests(service, version, replicas=replicas, with_service=False))
@@ -41,7 +65,7 @@ def failing_backend_manifests(service: str, version: str, *, replicas: int = 1) 
                 f"--port={FAILING_HTTP_PORT}",
                 f"--grpc={HTTP_PORT}",
             ]
-    return [dep]
+    return [with_proxy_stats(dep)]
 
 
 def outlier_rule(
@@ -146,14 +170,22 @@ class OutlierCounters:
 
 
 def outlier_counters(stats: dict[str, int], cluster: str) -> OutlierCounters:
-    """The counters of ``cluster`` from parsed ``/stats`` (absent counters read as 0)."""
-    p = f"cluster.{cluster}."
+    """The counters of ``cluster`` from parsed ``/stats`` (absent counters read as 0).
+
+    Istio ends stat prefixes with ";" so its tag extraction finds where a name ends
+    (``cluster.outbound|80||svc;.upstream_rq_pending_overflow``); both spellings are read.
+    Envoy creates a cluster's counters on its first use, hence "absent reads as 0".
+    """
+
+    def get(suffix: str) -> int:
+        return stats.get(f"cluster.{cluster};.{suffix}", stats.get(f"cluster.{cluster}.{suffix}", 0))
+
     return OutlierCounters(
-        ejections_active=stats.get(p + "outlier_detection.ejections_active", 0),
-        ejections_enforced_total=stats.get(p + "outlier_detection.ejections_enforced_total", 0),
-        ejections_overflow=stats.get(p + "outlier_detection.ejections_overflow", 0),
-        pending_overflow=stats.get(p + "upstream_rq_pending_overflow", 0),
-        cx_overflow=stats.get(p + "upstream_cx_overflow", 0),
+        ejections_active=get("outlier_detection.ejections_active"),
+        ejections_enforced_total=get("outlier_detection.ejections_enforced_total"),
+        ejections_overflow=get("outlier_detection.ejections_overflow"),
+        pending_overflow=get("upstream_rq_pending_overflow"),
+        cx_overflow=get("upstream_cx_overflow"),
     )
 
 
