@@ -42,7 +42,7 @@ class BinomialInterval:
     def __str__(self) -> str:
         return (
             f"{self.k}/{self.n} = {self.k / self.n if self.n else float('nan'):.4f}, "
-            f"{self.confidence:.0%} {self.method} CI [{self.lower:.4f}, {self.upper:.4f}]"
+            f"{self.confidence * 100:g}% {self.method} CI [{self.lower:.4f}, {self.upper:.4f}]"
         )
 
 
@@ -198,7 +198,8 @@ class PercentileEstimate:
     def __str__(self) -> str:
         lo = "-inf" if self.lower is None else f"{self.lower:.4g}"
         hi = "n too small" if self.upper is None else f"{self.upper:.4g}"
-        return f"p{self.q * 100:g}={self.estimate:.4g} (n={self.n}, {self.confidence:.0%} CI [{lo}, {hi}])"
+        level = f"{self.confidence * 100:g}%"
+        return f"p{self.q * 100:g}={self.estimate:.4g} (n={self.n}, {level} CI [{lo}, {hi}])"
 
 
 def percentile(samples: Sequence[float], q: float) -> float:
