@@ -26,11 +26,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.m
 URL = "http://server/"
 ROUTE = "VirtualService server"
 PERCENT = 30
-#: 400 requests: the 95 % Wilson half-width at p = 0.3 is ~4.5 points, so a fault applied at
-#: 20 % or 40 % (or not at all) is detected; a correct 30 % fails by chance 5 % of the time.
+#: 400 requests: the 99.9 % Wilson half-width at p = 0.3 is ~7.5 points (meshcert.mesh.checks
+#: CONFIDENCE), so a fault applied at 20 % or 40 % (or not at all) is detected ~90 % of the time
+#: and a correct 30 % fails by chance 0.1 % of the time.
 N = 400
-#: Delay check: 200 requests (60 delayed ones cost 30 s); half-width ~6.4 points at p = 0.3.
-N_DELAY = 200
+#: Delay check: 300 requests (90 delayed ones cost 45 s); 99.9 % half-width ~8.7 points at p = 0.3.
+N_DELAY = 300
 DELAY = 0.5
 #: A delayed request takes at least DELAY; an undelayed one through two sidecars takes ~5-50 ms
 #: here, so DELAY itself separates the two with no overlap in practice.

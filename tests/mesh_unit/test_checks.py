@@ -89,6 +89,14 @@ def test_rewrite_and_redirect_checkers() -> None:
     assert "answered by backend v1" in str(v)
 
 
+def test_ratio_checks_run_at_99_9_percent() -> None:
+    # 100/400 = 0.25 is outside the 95 % interval of p = 0.3 but inside the 99.9 % one: the suite
+    # makes ~10 ratio checks per run, so 95 % would fail a correct mesh in ~40 % of runs.
+    assert fraction_violations("M9", "abort", 100, 400, 0.3, route="vs") == []
+    (v,) = fraction_violations("M9", "abort", 80, 400, 0.3, route="vs")
+    assert "99.9% wilson CI" in str(v)
+
+
 def test_fraction_checker_uses_the_binomial_interval() -> None:
     assert fraction_violations("M9", "abort", 118, 400, 0.3, route="vs") == []
     (v,) = fraction_violations("M9", "abort", 60, 400, 0.3, route="vs")
