@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -57,9 +58,11 @@ def test_master_and_two_worker_pods_hold_the_rate_without_errors(
         users=40, workers=2,
     )  # fmt: skip
     out = ROOT / meshcert_settings.reports_dir / "load" / f"incluster-{namespace}"
+    start = time.monotonic()
     r = run_load_in_cluster(
         kube, spec, namespace=namespace, run_id=run_id, image=locust_image.ref, out_dir=out
     )
+    took = time.monotonic() - start
     verdict = r.verdict(SloSpec(max_error_ratio=0.0, min_rate_ratio=0.95))
     lat = r.latency_ms
     print(
@@ -67,7 +70,8 @@ def test_master_and_two_worker_pods_hold_the_rate_without_errors(
         f"{r.ledger.sent} (late {r.ledger.late}, no_user {r.ledger.no_user}), achieved "
         f"{r.achieved_rate:.1f} req/s of {RATE:g}; completed {r.requests}, failures {r.failures}; "
         f"p50 {r.percentile(50):.2f} / p95 {r.percentile(95):.2f} / p99 {r.percentile(99):.2f} ms "
-        f"(n={lat.n}); cpu {r.cpu_seconds:.1f} s; files in {out}\n{verdict.describe()}"
+        f"(n={lat.n}); cpu {r.cpu_seconds:.1f} s; whole run incl. pod start {took:.0f} s; "
+        f"max scheduler lag {r.ledger.max_lag_s * 1000:.0f} ms; files in {out}\n{verdict.describe()}"
     )
     assert verdict.ok, verdict.describe()
     assert abs(r.achieved_rate - RATE) / RATE <= 0.05

@@ -52,6 +52,14 @@ _GO = "meshcert_go"
 _PART = "meshcert_part"
 
 
+_STARTED = time.monotonic()
+
+
+def _say(role: str, message: str) -> None:
+    """One timestamped progress line on stderr: what a pod's log (and a LoadError's tail) shows."""
+    print(f"meshcert load {role} +{time.monotonic() - _STARTED:.1f}s: {message}", file=sys.stderr, flush=True)
+
+
 def _cpu_seconds() -> float:
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime
@@ -112,6 +120,7 @@ def run_master(spec: LoadSpec) -> dict[str, Any]:
             parts.append(data)
 
     runner.register_message(_PART, on_part)
+    _say("master", f"listening on {bind}:{spec.master_port}, waiting for {spec.workers} worker(s)")
     try:
         if not wait_until(
             lambda: len(runner.clients.ready) >= spec.workers, timeout=spec.worker_connect_timeout
@@ -120,10 +129,13 @@ def run_master(spec: LoadSpec) -> dict[str, Any]:
                 f"only {len(runner.clients.ready)} of {spec.workers} workers connected to "
                 f"{spec.master_host}:{spec.master_port} within {spec.worker_connect_timeout:g} s"
             )
+        _say("master", f"{len(runner.clients.ready)} worker(s) connected; spawning {spec.users} users")
         runner.start(spec.users, spawn_rate=_SPAWN_RATE)
         runner.send_message(_GO, {"t0": time.time() + _START_MARGIN_DISTRIBUTED_S})
+        _say("master", f"schedule starts in {_START_MARGIN_DISTRIBUTED_S:g} s")
         bound = _START_MARGIN_DISTRIBUTED_S + _USERS_READY_S + spec.duration + spec.request_timeout + 10.0
         done = wait_until(lambda: len(parts) + len(failures) >= spec.workers, timeout=bound)
+        _say("master", f"{len(parts)} part(s), {len(failures)} failure(s) received")
         if failures:
             raise LoadError("worker(s) failed: " + "; ".join(failures))
         if not done:
@@ -137,8 +149,10 @@ def run_worker(spec: LoadSpec) -> None:
     pool, recorder = TicketPool(), Recorder()
     env = new_environment(spec, pool)
     attach_recorder(env, recorder)
+    _say("worker", f"connecting to {spec.master_host}:{spec.master_port}")
     runner = env.create_worker_runner(master_host=spec.master_host, master_port=spec.master_port)
     assert isinstance(runner, WorkerRunner)
+    _say("worker", f"connected as index {runner.worker_index}")
 
     def on_go(environment: Any, msg: Message, **_kw: Any) -> None:
         try:
@@ -146,9 +160,10 @@ def run_worker(spec: LoadSpec) -> None:
             if not 0 <= share < spec.workers:
                 raise LoadError(f"master assigned worker index {share}, expected 0..{spec.workers - 1}")
             users = sum(runner.user_classes_count.values())
-            doc = _run_share(
-                spec, pool, recorder, users=users, t0=float(msg.data["t0"]), share=share, shares=spec.workers
-            )
+            t0 = float(msg.data["t0"])
+            _say("worker", f"index {share}: go with {users} users, t0 in {t0 - time.time():+.2f} s")
+            doc = _run_share(spec, pool, recorder, users=users, t0=t0, share=share, shares=spec.workers)
+            _say("worker", f"index {share}: sent {doc['ledger']['sent']} of {doc['ledger']['planned']}")
             runner.send_message(_PART, doc)
         except Exception as e:  # report any failure to the master instead of hanging it
             runner.send_message(_PART, {"error": f"worker {runner.worker_index}: {type(e).__name__}: {e}"})
