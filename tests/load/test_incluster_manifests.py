@@ -5,12 +5,32 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from kubernetes.client import (
+    V1ContainerState,
+    V1ContainerStateRunning,
+    V1ContainerStateTerminated,
+    V1ContainerStateWaiting,
+    V1ContainerStatus,
+    V1ObjectMeta,
+    V1Pod,
+    V1PodStatus,
+)
 
-from meshcert.errors import ToolchainError
-from meshcert.load.incluster import LOAD_LABEL, MASTER_PORT, ROLE_LABEL, PodRun, manifests, pod_spec
+from meshcert.errors import LoadError, ToolchainError
+from meshcert.load.incluster import (
+    LOAD_LABEL,
+    MASTER_PORT,
+    ROLE_LABEL,
+    PodRun,
+    _check,
+    _Watch,
+    manifests,
+    pod_spec,
+)
 from meshcert.load.spec import LoadSpec
 from meshcert.toolchain import locust_image
 
@@ -100,3 +120,60 @@ def test_pip_targets_cpython_311_wheels_for_bookworm_glibc() -> None:
     cfg = locust_image.image_config("2.47.0")
     assert cfg.entrypoint == ("python3", "-m", "meshcert.load._child")
     assert any(e.startswith("PYTHONPATH=/opt/meshcert:") for e in cfg.env)
+
+
+class _Core:
+    """Stands in for CoreV1Api where `_check` only reads pod logs for its error message."""
+
+    def read_namespaced_pod_log(self, name: str, namespace: str, **_kw: object) -> str:
+        return f"log of {name}"
+
+
+def _pod(name: str, container: str, *, running: bool = False, exit_code: int | None = None,
+         waiting: str | None = None) -> V1Pod:  # fmt: skip
+    state = V1ContainerState(
+        running=V1ContainerStateRunning() if running else None,
+        terminated=V1ContainerStateTerminated(exit_code=exit_code) if exit_code is not None else None,
+        waiting=V1ContainerStateWaiting(reason=waiting) if waiting else None,
+    )
+    status = V1ContainerStatus(
+        name=container, state=state, image="i", image_id="", ready=running, restart_count=0
+    )
+    return V1Pod(
+        metadata=V1ObjectMeta(name=name), status=V1PodStatus(phase="Running", container_statuses=[status])
+    )
+
+
+def _watch() -> _Watch:
+    return _Watch(_Core(), "ns", PodRun("l"), 2)  # type: ignore[arg-type]
+
+
+def test_check_waits_then_returns_the_master_exit_code() -> None:
+    now = time.monotonic()
+    pods = {"l-master": _pod("l-master", "master", running=True),
+            "l-worker-0": _pod("l-worker-0", "worker", running=True),
+            "l-worker-1": _pod("l-worker-1", "worker", waiting="ContainerCreating")}  # fmt: skip
+    assert _check(_watch(), pods, started=now, start_timeout=60) is None
+    pods["l-master"] = _pod("l-master", "master", exit_code=0)
+    pods["l-worker-1"] = _pod("l-worker-1", "worker", exit_code=137)  # after the master: irrelevant
+    assert _check(_watch(), pods, started=now, start_timeout=60) == 0
+
+
+@pytest.mark.parametrize(
+    ("worker", "started_ago", "message"),
+    [
+        (_pod("l-worker-1", "worker", exit_code=2), 0.0, "load worker l-worker-1 exited with 2"),
+        (_pod("l-worker-1", "worker", waiting="ErrImageNeverPull"), 0.0, "cannot start: ErrImageNeverPull"),
+        (_pod("l-worker-1", "worker", waiting="ContainerCreating"), 120.0, "not running after 60 s"),
+    ],
+)
+def test_check_fails_fast_with_every_pods_state_and_log(
+    worker: V1Pod, started_ago: float, message: str
+) -> None:
+    pods = {"l-master": _pod("l-master", "master", running=True), "l-worker-1": worker}
+    with pytest.raises(LoadError) as err:
+        _check(_watch(), pods, started=time.monotonic() - started_ago, start_timeout=60)
+    text = str(err.value)
+    assert text.splitlines()[0].startswith(message) or message in text.splitlines()[0]
+    assert "--- l-master: Running, running\nlog of l-master" in text
+    assert "--- l-worker-0: (gone)" in text  # expected pods that do not exist are named too
