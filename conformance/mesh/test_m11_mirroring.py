@@ -17,7 +17,7 @@ from meshcert.invariants.violations import assert_no_violations
 from meshcert.kube.apply import apply_manifests
 from meshcert.kube.waits import wait_for_pods_ready
 from meshcert.mesh.adapter import Feature
-from meshcert.mesh.checks import fraction_violations, versions_are
+from meshcert.mesh.checks import CONFIDENCE, fraction_violations, versions_are
 from meshcert.mesh.echo import APP_CONTAINER, backend_attempts, pod_names, send
 from meshcert.mesh.probe import timed_converge, unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
@@ -36,8 +36,8 @@ PERCENT = 25
 #: 400 requests: 99.9 % Wilson half-width ~7.1 points at p = 0.25 (checks.CONFIDENCE).
 N = 400
 #: The sink holds /slow requests this long before its 500: a primary waiting on the mirror
-#: would take > 3 s instead of milliseconds.
-SINK_DELAY = 3
+#: would take > 5 s instead of milliseconds (up to ~0.7 s on a loaded host).
+SINK_DELAY = 5
 #: Mirrored copies are sent asynchronously; give the last ones this long to reach the log.
 SETTLE = 2.0
 
@@ -116,7 +116,7 @@ def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
             k = _await_copies(lambda: _v2_copies(mesh_env, marker), N)
             attach_json(
                 "M11 mirrored copies",
-                {"k": k, "n": N, "p": PERCENT / 100, "ci95": str(wilson_interval(k, N))},
+                {"k": k, "n": N, "p": PERCENT / 100, "ci": str(wilson_interval(k, N, confidence=CONFIDENCE))},
             )
             assert_no_violations(
                 fraction_violations("M11", "mirrored fraction", k, N, PERCENT / 100, route=ROUTE)
@@ -165,7 +165,7 @@ def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) 
             )
             assert set(b.versions) == {"v1"}, f"{path}: {dict(b.versions)}"
             # The primary answers in milliseconds; waiting on the sink would cost SINK_DELAY s.
-            assert latencies[-1] < SINK_DELAY / 3, f"{path}: primary latency up to {latencies[-1]:.2f}s"
+            assert latencies[-1] < SINK_DELAY / 2, f"{path}: primary latency up to {latencies[-1]:.2f}s"
             # 100 % mirroring: every request must have been copied, so the failure was exercised.
             assert_no_violations(fraction_violations("M11", f"{path} copies at the failing sink", k, 100, 1.0,
                                                      route=ROUTE))  # fmt: skip
