@@ -19,7 +19,8 @@ header — the case ``retryOn: reset`` covers. A DestinationRule sets
 (non-toxic) pooled connections would carry most requests and p would not be a per-attempt rate.
 
 Oracles: without retries, failures are a real fraction near p (the fault bites); with N retries,
-success ≥ 1 - p^(N+1) (Wilson upper bound of the observed rate reaches it), no request reaches
+success ≥ 1 - p^(N+1) (the Wilson upper bound of the observed rate, at the suite's 99.9 %
+CONFIDENCE, reaches it), no request reaches
 the backends more than 1+N times, every request reaches them at least once, and every failed
 request used all 1+N attempts.
 """
@@ -36,6 +37,7 @@ from meshcert.faults.toxics import toxic
 from meshcert.faults.toxiproxy import ResetPeer, Stream, Toxic
 from meshcert.invariants.stats import wilson_interval
 from meshcert.kube.apply import apply_manifests
+from meshcert.mesh.checks import CONFIDENCE
 from meshcert.mesh.echo import SERVICE_HTTP_PORT, EchoBatch, send
 from meshcert.mesh.resilience import (
     backend_attempt_log,
@@ -104,7 +106,7 @@ def test_m8_reset_peer_masked_by_retries(mesh_env: MeshEnv, namespace: str) -> N
                 base = _send(env, url, BASELINE)
         assert not base.failure, base.failure
         failed = len(base.responses) - base.codes["200"]
-        unmasked = wilson_interval(failed, len(base.responses))
+        unmasked = wilson_interval(failed, len(base.responses), confidence=CONFIDENCE)
         attach_json("M8_chaos_unmasked_failure_rate", str(unmasked))
         print(f"M8 chaos baseline (no retries): failures {unmasked}")
         # The fault is real: without retries a large share fails (p/2 is far below p = 0.5).
@@ -125,12 +127,16 @@ def test_m8_reset_peer_masked_by_retries(mesh_env: MeshEnv, namespace: str) -> N
     n = len(batch.responses)
     assert n == REQUESTS, f"{n}/{REQUESTS} answers"
     ok = batch.codes["200"]
-    success = wilson_interval(ok, n)
+    success = wilson_interval(ok, n, confidence=CONFIDENCE)
     bound = 1 - P ** (ATTEMPTS + 1)
     counts = sorted(len(v) for v in per_request.values())
     histogram = {k: counts.count(k) for k in sorted(set(counts))}
     total_attempts = sum(counts)
-    reset_rate = wilson_interval(total_attempts - ok, total_attempts) if total_attempts else None
+    reset_rate = (
+        wilson_interval(total_attempts - ok, total_attempts, confidence=CONFIDENCE)
+        if total_attempts
+        else None
+    )
     attach_json(
         "M8_chaos",
         {"success": str(success), "bound": bound, "attempts_histogram": histogram,

@@ -17,8 +17,9 @@ Disruptions (only this module's namespace is touched):
 
 Oracles and how they can fail: success counts 200 answers over *requested* requests (an answer
 that never came counts as failed), with a Wilson interval; p99 is the nearest-rank client-side
-latency with an order-statistic interval (n = 1500 ≥ 368, so p99 is bounded). Convention (as in
-M8): a check fails when its 95 % interval lies entirely on the wrong side of the threshold —
+latency with an order-statistic interval (n = 1500 ≥ 757, so p99 is bounded at 99.9 %). Convention
+(as in M8): a check fails when its interval at the suite's CONFIDENCE (99.9 %, mesh/checks.py)
+lies entirely on the wrong side of the threshold —
 success upper bound < 99 %, or p99 lower bound > budget; the point estimates are reported.
 The client's latency excludes time a request waits for one of its 20 in-flight slots, which only
 matters if answers slow beyond ~0.8 s at this rate; the report gives the wall time of the run.
@@ -38,6 +39,7 @@ from meshcert.conformance_support import attach_json
 from meshcert.faults.pods import container_kill, pod_kill
 from meshcert.kube.client import call
 from meshcert.kube.waits import pod_ready, wait_for_deployment_rolled_out
+from meshcert.mesh.checks import CONFIDENCE
 from meshcert.mesh.echo import PROXY_CONTAINER, send
 from meshcert.mesh.resilience import (
     LoadOutcome,
@@ -58,7 +60,7 @@ pytestmark = [
     pytest.mark.slow,
 ]
 
-#: 25 req/s for 60 s = 1500 requests: enough to bound p99 (368 needed at 95 %) and to resolve
+#: 25 req/s for 60 s = 1500 requests: enough to bound p99 (757 needed at 99.9 %) and to resolve
 #: 1 % (Wilson half-width ~0.5 points at 99 %); light enough for a shared 2-core host.
 QPS = 25
 SECONDS = 60
@@ -113,7 +115,7 @@ def _under_load(env: MeshEnv, name: str, disrupt: Callable[[], float]) -> LoadOu
                           qps=QPS, seconds=SECONDS).start()  # fmt: skip
         time.sleep(DISRUPT_AT)
         recovery = disrupt()
-        outcome = load.result()
+        outcome = load.result(confidence=CONFIDENCE)
         _steady(env, "after")
         env.mesh.assert_config_accepted(env.namespace)
     figures = {

@@ -104,3 +104,10 @@ def test_summarize_counts_missing_answers_as_failures() -> None:
 def test_steady_load_refuses_nonsense() -> None:
     with pytest.raises(ConfigError):
         SteadyLoad(None, "ns", "pod", "http://x/", qps=0, seconds=10)  # type: ignore[arg-type]
+
+
+def test_summarize_uses_the_requested_confidence() -> None:
+    responses = [EchoResponse(i, code="200", latency=0.001 * i) for i in range(1000)]
+    out = summarize(EchoBatch(responses), requested=1000, confidence=0.999)
+    assert out.success is not None and out.success.confidence == 0.999
+    assert out.p99 is not None and out.p99.confidence == 0.999 and out.p99.upper is not None

@@ -29,7 +29,13 @@ from kubernetes.client import ApiClient, CoreV1Api
 
 from meshcert.errors import ConfigError, MeshError
 from meshcert.invariants.convergence import Converged, Observation, converge
-from meshcert.invariants.stats import BinomialInterval, PercentileEstimate, percentile_ci, wilson_interval
+from meshcert.invariants.stats import (
+    DEFAULT_CONFIDENCE,
+    BinomialInterval,
+    PercentileEstimate,
+    percentile_ci,
+    wilson_interval,
+)
 from meshcert.kube.client import call
 from meshcert.mesh.echo import APP_CONTAINER, EchoBatch, pod_names, send
 from meshcert.mesh.routing import NETWORKING
@@ -224,7 +230,7 @@ class LoadOutcome:
         }
 
 
-def summarize(batch: EchoBatch, *, requested: int) -> LoadOutcome:
+def summarize(batch: EchoBatch, *, requested: int, confidence: float = DEFAULT_CONFIDENCE) -> LoadOutcome:
     """Success = a 200 answer; a request the client never got an answer for counts as failed."""
     codes = Counter(r.code or "no-answer" for r in batch.responses)
     ok = sum(1 for r in batch.responses if r.ok and r.code == "200")
@@ -233,9 +239,9 @@ def summarize(batch: EchoBatch, *, requested: int) -> LoadOutcome:
         requested=requested,
         answered=len(batch.responses),
         codes=dict(sorted(codes.items())),
-        success=wilson_interval(ok, requested) if requested else None,
-        p50=percentile_ci(latencies, 0.5) if latencies else None,
-        p99=percentile_ci(latencies, 0.99) if latencies else None,
+        success=wilson_interval(ok, requested, confidence=confidence) if requested else None,
+        p50=percentile_ci(latencies, 0.5, confidence=confidence) if latencies else None,
+        p99=percentile_ci(latencies, 0.99, confidence=confidence) if latencies else None,
         failure=batch.failure,
         seconds=batch.seconds,
     )
@@ -275,7 +281,7 @@ class SteadyLoad:
         self._thread.start()
         return self
 
-    def result(self) -> LoadOutcome:
+    def result(self, *, confidence: float = DEFAULT_CONFIDENCE) -> LoadOutcome:
         """Wait for the run (its budget plus the exec's own 30 s set-up allowance)."""
         self._thread.join(timeout=self._budget + 60)
         if self._thread.is_alive():
@@ -284,4 +290,4 @@ class SteadyLoad:
             raise MeshError(f"steady load from {self._args[2]} failed: {self._error}") from self._error
         if self._batch is None:
             raise MeshError(f"steady load from {self._args[2]} ended without a result")
-        return summarize(self._batch, requested=self.requested)
+        return summarize(self._batch, requested=self.requested, confidence=confidence)
