@@ -17,8 +17,15 @@ Per rate the report gives Δp50/Δp90/Δp99 = mean over repeats of (mesh - plain
 Needs: a kind cluster with the reference mesh installed (`meshcert mesh install NAME`); the node
 containers are read with docker exec. Output: reports/benchmarks/mesh_overhead.json.
 
+The client is exec'd with crictl in the kind node by default (``--exec node``): it prints ~3 KB
+per answer after the run, and moving 30 MB per 1000 req/s run through the API server's exec stream
+took minutes on a loaded host; ``--exec api`` uses the API server anyway. A run whose answers
+came back while requests queued behind the client's 20 slots is flagged ``client_limited`` (with
+the share of such answers): it did not hold the nominal rate, and the queueing is not in its
+latencies, so its percentiles describe a lower effective rate.
+
 Usage: .venv/bin/python benchmarks/mesh_overhead.py --kubeconfig PATH
-           [--rates 200,500,1000] [--repeats 5] [--duration 10] [--out FILE]
+           [--rates 200,500,1000] [--repeats 5] [--duration 10] [--exec node|api] [--out FILE]
 """
 
 from __future__ import annotations
