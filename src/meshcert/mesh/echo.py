@@ -199,7 +199,10 @@ def send(
     The echo client aborts the whole batch on a connection-level error (reset, refused) and
     prints nothing per request; that is returned as ``failure`` with the client's message, and
     callers needing per-request outcomes under such errors send batches of one.
-    ``request_timeout`` is per request; the exec deadline covers every request of the batch.
+    ``request_timeout`` is the echo client's ``--timeout``, which bounds per-request time *and*
+    the whole set (the client runs up to 20 requests concurrently under one context with that
+    deadline; pkg/test/echo/server/forwarder doForward): a batch of slow requests needs a
+    timeout covering all of them. The exec deadline covers every request of the batch.
     ``method`` (HTTP only) overrides the client's GET, e.g. for method-scoped authorization.
     """
     argv = ["/usr/local/bin/client", url, f"--count={count}", f"--timeout={request_timeout}s", f"--qps={qps}"]
