@@ -330,8 +330,8 @@ def run_load_in_cluster(
         if not got.ok:
             raise watch.error(f"no result in {run.master}: {got.stderr.strip()}", pods)
         raw_path.write_text(got.stdout)
-        _save_logs(watch, out_dir)
     finally:
+        _save_logs(watch, out_dir)  # also (especially) when the run failed
         _delete(core, namespace, run, spec.workers)
     try:
         raw = json.loads(raw_path.read_text())
