@@ -31,7 +31,14 @@ from meshcert.mesh.gamma import (
     weighted_http_route,
 )
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER
-from meshcert.mesh.probe import Results, converge_batches_timed, converge_requests, send_requests, unsupported
+from meshcert.mesh.probe import (
+    SAMPLE_TIMEOUT,
+    Results,
+    converge_batches_timed,
+    converge_requests,
+    send_requests,
+    unsupported,
+)
 from meshcert.mesh.suite import MeshEnv, routing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
@@ -67,7 +74,7 @@ def test_gamma_m2_weights(mesh_env: MeshEnv, gamma: str) -> None:
         )
         attach_json("M6_convergence_seconds (weight 100/0)", conv.bounds.report())
         attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-weights"))
-        zero = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
+        zero = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT)
         assert_no_violations(
             split_violations(zero.versions, {"v1": 100, "v2": 0}, route="HTTPRoute server-weights")
         )
@@ -80,7 +87,7 @@ def test_gamma_m2_weights(mesh_env: MeshEnv, gamma: str) -> None:
             mesh_env, URL, versions_are(["v1", "v2"]), what="HTTPRoute: 70/30", count=20
         )
         attach_json("M6_convergence_seconds (weight 70/30)", conv.bounds.report())
-        batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
+        batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT)
         assert not batch.failure, batch.failure
         attach_json("GAMMA M2 observed", {"versions": dict(batch.versions), "n": len(batch.responses)})
         assert_no_violations(split_violations(batch.versions, weights, route="HTTPRoute server-weights"))
@@ -104,7 +111,9 @@ def test_gamma_m2_grpc_weights(mesh_env: MeshEnv, gamma: str) -> None:
         conv = converge_batches_timed(mesh_env, GRPC_URL, versions_are(["v1", "v2"]), what="GRPCRoute: 70/30",
                                       count=20)  # fmt: skip
         attach_json("M6_convergence_seconds (gRPC weight 70/30)", conv.bounds.report())
-        batch = send(mesh_env.api, ns, mesh_env.client, GRPC_URL, count=SAMPLES)
+        batch = send(
+            mesh_env.api, ns, mesh_env.client, GRPC_URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT
+        )
         assert not batch.failure, batch.failure
         attach_json("GAMMA gRPC M2 observed", {"versions": dict(batch.versions), "n": len(batch.responses)})
         assert_no_violations(split_violations(batch.versions, weights, route="GRPCRoute server-grpc-weights"))

@@ -19,7 +19,7 @@ from meshcert.kube.waits import wait_for_pods_ready
 from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import CONFIDENCE, fraction_violations, versions_are
 from meshcert.mesh.echo import APP_CONTAINER, backend_attempts, pod_names, send
-from meshcert.mesh.probe import timed_converge, unsupported
+from meshcert.mesh.probe import SAMPLE_TIMEOUT, timed_converge, unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import (
     WORKLOAD_READY_TIMEOUT,
@@ -108,7 +108,7 @@ def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
                 _converge_mirror(mesh_env, lambda m: _v2_copies(mesh_env, m)),
             )
             marker = uuid.uuid4().hex
-            b = send(mesh_env.api, ns, mesh_env.client, _url(marker), count=N)
+            b = send(mesh_env.api, ns, mesh_env.client, _url(marker), count=N, request_timeout=SAMPLE_TIMEOUT)
             assert not b.failure and b.codes == {"200": N} and set(b.versions) == {"v1"}, (
                 dict(b.codes),
                 b.versions,
@@ -155,7 +155,14 @@ def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) 
         report = {}
         for path in ("/", "/slow"):
             marker = uuid.uuid4().hex
-            b = send(mesh_env.api, ns, mesh_env.client, _url(marker, path), count=100)
+            b = send(
+                mesh_env.api,
+                ns,
+                mesh_env.client,
+                _url(marker, path),
+                count=100,
+                request_timeout=SAMPLE_TIMEOUT,
+            )
             latencies = sorted(r.latency for r in b.responses)
             k = _await_copies(lambda m=marker: _sink_copies(mesh_env, m), 100)
             report[path] = {"codes": dict(b.codes), "versions": dict(b.versions), "copies_at_sink": k,

@@ -17,7 +17,7 @@ from meshcert.invariants.violations import assert_no_violations
 from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import CONFIDENCE, fraction_violations
 from meshcert.mesh.echo import EchoBatch, send
-from meshcert.mesh.probe import converge_batches_timed, unsupported
+from meshcert.mesh.probe import SAMPLE_TIMEOUT, converge_batches_timed, unsupported
 from meshcert.mesh.suite import MeshEnv, routing
 from meshcert.mesh.traffic import fault_route
 
@@ -36,6 +36,8 @@ N_DELAY = 300
 #: here, but up to ~0.6 s was seen while other suites loaded the 2-core host. 1 s keeps the two
 #: apart; the delay test's baseline checks that no undelayed request reaches it.
 DELAY = 1.0
+#: Seconds the echo client may take for the whole delay sample (its --timeout covers the set).
+SET_TIMEOUT = 60.0
 HEADER = ("x-meshcert-fault", "on")
 
 
@@ -63,7 +65,7 @@ def test_m9_abort_fraction(mesh_env: MeshEnv) -> None:
         # P(no 503 in a batch of 20 | 30 %) = 0.7^20 < 0.1 %: a batch shows the fault once active.
         conv = converge_batches_timed(mesh_env, URL, _some("503"), what="aborts observed", count=20)
         attach_json("M6_convergence_seconds", conv.bounds.report())
-        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N)
+        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N, request_timeout=SAMPLE_TIMEOUT)
         assert not b.failure and set(b.codes) <= {"200", "503"}, f"{dict(b.codes)} {b.failure}"
         k, n = b.codes["503"], len(b.responses)
         attach_json(
@@ -91,7 +93,9 @@ def test_m9_delay_fraction(mesh_env: MeshEnv) -> None:
     with routing(mesh_env, [vs]):
         conv = converge_batches_timed(mesh_env, URL, delayed, what="delays observed", count=20)
         attach_json("M6_convergence_seconds", conv.bounds.report())
-        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N_DELAY)
+        # The client's --timeout bounds the whole set (20 in flight): 90 delayed 1 s requests need
+        # ~5 s, so give the set a minute.
+        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N_DELAY, request_timeout=SET_TIMEOUT)
         assert not b.failure and b.codes == {"200": N_DELAY}, (
             f"delays must not fail requests: {dict(b.codes)}"
         )
@@ -115,8 +119,16 @@ def test_m9_scoped_fault_touches_nothing_else(mesh_env: MeshEnv) -> None:
         conv = converge_batches_timed(mesh_env, URL, _some("503"), what="scoped aborts observed", count=20,
                                 headers=dict([HEADER]))  # fmt: skip
         attach_json("M6_convergence_seconds", conv.bounds.report())
-        hit = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2, headers=dict([HEADER]))
-        other = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2)
+        hit = send(
+            mesh_env.api,
+            ns,
+            mesh_env.client,
+            URL,
+            count=N // 2,
+            headers=dict([HEADER]),
+            request_timeout=SAMPLE_TIMEOUT,
+        )
+        other = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2, request_timeout=SAMPLE_TIMEOUT)
         k, n = hit.codes["503"], len(hit.responses)
         ci = str(wilson_interval(k, n, confidence=CONFIDENCE))
         attach_json(

@@ -18,7 +18,13 @@ from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import split_violations, table_violations, versions_are
 from meshcert.mesh.echo import send
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER, virtual_service
-from meshcert.mesh.probe import converge_batches_timed, converge_requests, send_requests, unsupported
+from meshcert.mesh.probe import (
+    SAMPLE_TIMEOUT,
+    converge_batches_timed,
+    converge_requests,
+    send_requests,
+    unsupported,
+)
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import MeshEnv, routing
 
@@ -50,7 +56,9 @@ def test_proof_m2_swapped_weights_detected(mesh_env: MeshEnv) -> None:
             converge_batches_timed(
                 mesh_env, URL, versions_are(["v1", "v2"]), what="swapped split active", count=20
             )
-            batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
+            batch = send(
+                mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT
+            )
             assert not batch.failure, batch.failure
             with pytest.raises(InvariantViolation) as err:
                 assert_no_violations(

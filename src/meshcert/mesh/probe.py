@@ -38,6 +38,10 @@ _LINE = re.compile(r"^\[(\d+)( body)?\] (\w[\w-]*)=(.*)$")
 _ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
 #: Seconds of exec set-up (API round trips, container exec start) on top of the requests.
 _EXEC_OVERHEAD = 30.0
+#: The echo client's --timeout for a large sample (hundreds of requests): it bounds the whole
+#: set, run 20 at a time, and single requests took up to ~0.6 s on the loaded shared host, so
+#: 400 of them can need ~12 s; a minute bounds that without hiding a hang.
+SAMPLE_TIMEOUT = 60.0
 
 Headers = tuple[tuple[str, str], ...]
 
