@@ -60,18 +60,20 @@ unit: venv
 E2E_CORE := tests conformance --ignore=conformance/mesh
 E2E_MESH := conformance/mesh chaos
 
+# Tests marked `exclusive` (a client paced on a schedule) run last and alone, on their own cluster.
 e2e: venv
 	@echo ">> e2e in two lanes: [core] $(E2E_CORE) | [mesh] $(E2E_MESH)"
-	@( $(VENV)/bin/pytest $(E2E_CORE) -m e2e $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[core] /'; exit $${PIPESTATUS[0]} ) & core=$$!; \
-	( $(VENV)/bin/pytest $(E2E_MESH) -m e2e $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[mesh] /'; exit $${PIPESTATUS[0]} ) & mesh=$$!; \
+	@( $(VENV)/bin/pytest $(E2E_CORE) -m 'e2e and not exclusive' $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[core] /'; exit $${PIPESTATUS[0]} ) & core=$$!; \
+	( $(VENV)/bin/pytest $(E2E_MESH) -m 'e2e and not exclusive' $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[mesh] /'; exit $${PIPESTATUS[0]} ) & mesh=$$!; \
 	rc=0; wait $$core || rc=1; wait $$mesh || rc=$$((rc + 2)); \
 	case $$rc in 0) echo ">> e2e: both lanes passed";; 1) echo ">> e2e: core lane failed";; \
-	  2) echo ">> e2e: mesh lane failed";; *) echo ">> e2e: both lanes failed";; esac; exit $$rc
+	  2) echo ">> e2e: mesh lane failed";; *) echo ">> e2e: both lanes failed";; esac; \
+	echo ">> e2e: tests that need the machine to themselves"; \
+	$(VENV)/bin/pytest tests conformance chaos -m 'e2e and exclusive' $(PYTEST_ARGS) || rc=$$((rc + 4)); exit $$rc
 
 # One lane after the other (slower; for a machine too small for two clusters at once).
 e2e-serial: venv
-	$(VENV)/bin/pytest $(E2E_CORE) -m e2e $(PYTEST_ARGS)
-	$(VENV)/bin/pytest $(E2E_MESH) -m e2e $(PYTEST_ARGS)
+	$(VENV)/bin/pytest tests conformance chaos -m e2e $(PYTEST_ARGS)
 
 clean:
 	-$(MESHCERT) gc --all

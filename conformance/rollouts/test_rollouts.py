@@ -86,6 +86,7 @@ def _replicasets(api: ApiClient, ns: str) -> list[ReplicaSetView]:
 
 
 @pytest.mark.slow
+@pytest.mark.exclusive  # the client must hold 200 req/s on schedule: 4 % late beside the mesh lane
 def test_r1_rolling_update_fails_no_request(kube: ApiClient, namespace: str, run_id: str) -> None:
     """R1 without mesh retries (no mesh exists yet): the drain itself must be right, since no
     retry can hide a request sent to a pod that is going away."""

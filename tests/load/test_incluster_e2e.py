@@ -48,6 +48,7 @@ def locust_image(cluster: ClusterInfo, kube: ApiClient, meshcert_settings: Setti
     return image
 
 
+@pytest.mark.exclusive  # ±5 % of the planned rate: measured 62-92 % on a CPU-starved host
 def test_master_and_two_worker_pods_hold_the_rate_without_errors(
     kube: ApiClient, namespace: str, run_id: str, locust_image: LocustImage, meshcert_settings: Settings
 ) -> None:
