@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -92,6 +94,37 @@ def test_api_latency_toxic_slows_api_calls(
     assert latency * 0.9 <= added <= latency * 1.5
 
 
+@contextmanager
+def _sigkilled_holding_faults(script: str, args: list[str]) -> Iterator[None]:
+    """Run ``script`` (which prints FAULTED once its faults are applied, then sleeps) in its own
+    session; the block checks the applied faults; then the child is SIGKILLed, never unwound."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until every fault is applied (~5-30 s)
+        assert line.strip() == "FAULTED", line
+        yield
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _gc(run_id: str, state: Path) -> None:
+    gc = subprocess.run(
+        [str(ROOT / ".venv/bin/meshcert"), "gc", run_id], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "MESHCERT_STATE_DIR": str(state)}, check=False,
+    )  # fmt: skip
+    print(f"\ngc: {gc.stdout.strip()} {gc.stderr.strip()}")
+    assert gc.returncode == 0, gc.stderr
+
+
 SCRIPT = """
 import sys, time
 from pathlib import Path
@@ -120,35 +153,15 @@ def test_gc_reverts_every_fault_of_a_sigkilled_run(
     from meshcert.runs import RunStore
 
     run_id, state = new_run_id(), tmp_path / "state"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, kind_name, str(cluster.kubeconfig), run_id, str(state),
-         str(meshcert_settings.cache_dir)],
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until every fault is applied (~5 s)
-        assert line.strip() == "FAULTED", line
+    args = [kind_name, str(cluster.kubeconfig), run_id, str(state), str(meshcert_settings.cache_dir)]
+    with _sigkilled_holding_faults(SCRIPT, args):
         record = RunStore(state).read(run_id)
         assert record is not None
         toxiproxies = [p for p in record.processes if p.what == "toxiproxy-server"]
         assert len(toxiproxies) == 1 and is_alive(toxiproxies[0].pid, toxiproxies[0].start_ticks)
         assert revert.container_state(f"{kind_name}-worker2") == "paused"
         assert revert.tagged_rules(f"{kind_name}-worker", run_id)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-    gc = subprocess.run(
-        [str(ROOT / ".venv/bin/meshcert"), "gc", run_id], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "MESHCERT_STATE_DIR": str(state)}, check=False,
-    )  # fmt: skip
-    print(f"\ngc: {gc.stdout.strip()} {gc.stderr.strip()}")
-    assert gc.returncode == 0, gc.stderr
+    _gc(run_id, state)
     nodes = revert.node_containers(kind_name)
     assert {n: revert.container_state(n) for n in nodes} == dict.fromkeys(nodes, "running")
     assert all(not revert.container(n).attrs["State"]["Paused"] for n in nodes)
@@ -189,35 +202,15 @@ def test_gc_reverts_toxic_static_pod_and_paused_node_of_a_sigkilled_run_on_one_n
 
     node = f"{kind_name}-control-plane"
     run_id, state = new_run_id(), tmp_path / "state"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT_ONE_NODE, kind_name, str(cluster.kubeconfig), run_id, str(state),
-         str(meshcert_settings.cache_dir)],
-        stdout=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until every fault is applied (~30 s: scheduler exit)
-        assert line.strip() == "FAULTED", line
+    args = [kind_name, str(cluster.kubeconfig), run_id, str(state), str(meshcert_settings.cache_dir)]
+    with _sigkilled_holding_faults(SCRIPT_ONE_NODE, args):
         record = RunStore(state).read(run_id)
         assert record is not None
         assert sorted(f.kind for f in record.faults) == ["node-pause", "static-pod"]
         toxiproxies = [p for p in record.processes if p.what == "toxiproxy-server"]
         assert len(toxiproxies) == 1 and is_alive(toxiproxies[0].pid, toxiproxies[0].start_ticks)
         assert revert.container_state(node) == "paused"
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-    gc = subprocess.run(
-        [str(ROOT / ".venv/bin/meshcert"), "gc", run_id], capture_output=True, text=True, timeout=300,
-        env={**os.environ, "MESHCERT_STATE_DIR": str(state)}, check=False,
-    )  # fmt: skip
-    print(f"\ngc: {gc.stdout.strip()} {gc.stderr.strip()}")
-    assert gc.returncode == 0, gc.stderr
+    _gc(run_id, state)
     assert revert.container_state(node) == "running"
     assert not revert.container(node).attrs["State"]["Paused"]
     code, out = revert.node_exec(node, ["ls", revert.MANIFESTS_DIR])

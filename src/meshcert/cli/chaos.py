@@ -124,6 +124,18 @@ def _seconds(value: float | None) -> str:
     return "did not recover" if value is None else f"{value:.1f} s"
 
 
+#: The options `meshcert chaos run` and `meshcert run chaos` share (module level: typer reads
+#: postponed annotations by name).
+ExperimentsArg = Annotated[
+    list[str] | None,
+    typer.Argument(help="Experiment files or names under chaos/experiments/ (default: all)."),
+]
+KubeconfigOpt = Annotated[Path, typer.Option("--kubeconfig", help="Kubeconfig of the kind cluster.")]
+ClusterNameOpt = Annotated[
+    str, typer.Option("--cluster-name", help="kind cluster (default: from the kubeconfig's context).")
+]
+
+
 def register(app: typer.Typer) -> None:
     sub = typer.Typer(help="Chaos experiments: steady state, faults, rollback.", no_args_is_help=True)
     app.add_typer(sub, name="chaos")
@@ -142,15 +154,9 @@ def register(app: typer.Typer) -> None:
     @sub.command("run")
     def run(
         ctx: typer.Context,
-        experiments: Annotated[
-            list[str] | None, typer.Argument(help="Files or names (default: all).")
-        ] = None,
-        kubeconfig: Annotated[
-            Path, typer.Option("--kubeconfig", help="Kubeconfig of the kind cluster.")
-        ] = Path(),
-        cluster: Annotated[
-            str, typer.Option("--cluster-name", help="kind cluster (default: from the kubeconfig's context).")
-        ] = "",
+        experiments: ExperimentsArg = None,
+        kubeconfig: KubeconfigOpt = Path(),
+        cluster: ClusterNameOpt = "",
     ) -> None:
         """Run experiments; a JSON journal per experiment and per run in reports/chaos/."""
         settings = ctx.ensure_object(Context).settings

@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from meshcert.cli._context import Context
-from meshcert.cli.chaos import run_chaos
+from meshcert.cli.chaos import ClusterNameOpt, ExperimentsArg, KubeconfigOpt, run_chaos
 from meshcert.errors import ConfigError
 from meshcert.settings import Provider
 
@@ -124,17 +124,10 @@ def register(app: typer.Typer) -> None:
     @sub.command("chaos")
     def chaos(
         ctx: typer.Context,
-        experiments: Annotated[
-            list[str] | None,
-            typer.Argument(help="Experiment files or names under chaos/experiments/ (default: all)."),
-        ] = None,
+        experiments: ExperimentsArg = None,
         *,
-        kubeconfig: Annotated[
-            Path, typer.Option("--kubeconfig", help="Kubeconfig of the kind cluster.")
-        ] = Path(),
-        cluster: Annotated[
-            str, typer.Option("--cluster-name", help="kind cluster (default: from the kubeconfig's context).")
-        ] = "",
+        kubeconfig: KubeconfigOpt = Path(),
+        cluster: ClusterNameOpt = "",
     ) -> None:
         """Run chaos experiments; a JSON journal per experiment and per run in reports/chaos/.
 
