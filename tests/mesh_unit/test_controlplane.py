@@ -20,6 +20,21 @@ def _batch(*versions: str, failure: str = "") -> EchoBatch:
 def test_sample_counts_unanswered_requests_as_failed() -> None:
     s = Sample.of(_batch("v1", "v1", failure="connection refused"), at=3.456, phase="down", sent=5)
     assert (s.at, s.requests, s.failed, s.versions) == (3.46, 5, 3, (("v1", 2),))
+    assert s.errors == (("no answer", 3),)
+
+
+def test_sample_names_what_each_failed_request_got() -> None:
+    rs = [
+        EchoResponse(0, code="200", version="v1"),
+        EchoResponse(1, code="503", version="v1"),
+        EchoResponse(2, error="context deadline exceeded " + "x" * 200),
+        EchoResponse(3, code="503", version="v1"),
+    ]
+    s = Sample.of(EchoBatch(rs, "", 0.1, Counter(r.code for r in rs)), at=1, phase="down", sent=4)
+    assert s.failed == 3
+    assert s.errors == (("503", 2), ("context deadline exceeded " + "x" * 54, 1))
+    [v] = check_served_last_config([s], old_versions={"v1"}, phases={}, ref=REF)
+    assert "down t=1s: 3/4 failed (503 x2, context deadline exceeded x" in str(v)
 
 
 def test_sample_while_covers_the_span_with_a_fake_clock() -> None:
@@ -62,7 +77,7 @@ def test_failures_new_route_and_short_window_are_reported() -> None:
         samples, old_versions={"v1"}, phases={"before change": 15, "change pending": 30}, ref=REF
     )
     text = "\n".join(map(str, found))
-    assert "change pending t=5s: 4/5 failed (connection reset)" in text
+    assert "change pending t=5s: 4/5 failed (no answer x4) (connection reset)" in text
     assert "change pending t=6s: answered by ['v2'] while the last config routes only to ['v1']" in text
     assert "before change: observed 4s of outage, need >= 15s" in text
     assert "change pending: observed 1s of outage, need >= 30s" in text

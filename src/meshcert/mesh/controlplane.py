@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from meshcert.invariants.violations import ObjectRef, Violation
 from meshcert.mesh.echo import EchoBatch
 
+#: Enough of an error line to tell a reset from a refusal from a deadline, short enough for a
+#: one-line violation.
+_ERROR_CHARS = 80
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -31,13 +35,20 @@ class Sample:
     failed: int
     versions: tuple[tuple[str, int], ...]
     failure: str = ""
+    #: What the failed requests got: their status code, or the client's error text (cut to
+    #: ``_ERROR_CHARS``), with counts; "no answer" for requests the output never mentions.
+    errors: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, batch: EchoBatch, *, at: float, phase: str, sent: int) -> Sample:
         """``sent`` is how many were asked for: an aborted batch counts every unanswered one as failed."""
         answered_ok = sum(1 for r in batch.responses if r.ok)
         versions = tuple(sorted(Counter(r.version for r in batch.responses if r.ok).items()))
-        return cls(round(at, 2), phase, sent, sent - answered_ok, versions, batch.failure)
+        kinds = Counter(r.error[:_ERROR_CHARS] or r.code for r in batch.responses if not r.ok)
+        if missing := sent - len(batch.responses):
+            kinds["no answer"] += missing
+        return cls(round(at, 2), phase, sent, sent - answered_ok, versions, batch.failure,
+                   tuple(sorted(kinds.items())))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -72,7 +83,8 @@ def check_served_last_config(
     out: list[Violation] = []
     for s in samples:
         if s.failed:
-            why = f" ({s.failure})" if s.failure else ""
+            got = ", ".join(f"{kind} x{n}" for kind, n in s.errors)
+            why = "".join(f" ({x})" for x in (got, s.failure) if x)
             out.append(Violation("M14", ref, f"{s.phase} t={s.at}s: {s.failed}/{s.requests} failed{why}"))
         extra = {v for v, _ in s.versions} - old_versions
         if extra:
