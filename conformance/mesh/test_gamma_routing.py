@@ -1,6 +1,6 @@
-"""GAMMA variants of M2 (weights, HTTP and gRPC) and M3 (matching precedence): the same oracles as
-the Istio-native tests, with Gateway API HTTPRoutes/GRPCRoutes whose parent is the ``server``
-Service.
+"""GAMMA variants of M2 (weights, HTTP and gRPC), M3 (matching precedence), M4 (filters) and M11
+(mirroring): the same oracles as the Istio-native tests, with Gateway API HTTPRoutes/GRPCRoutes
+whose parent is the ``server`` Service.
 
 The Gateway API CRDs come from the gateway-api module pinned by toolchain/istio (installed once,
 cluster-scoped, left in place like the mesh's own CRDs). GAMMA backends are Services, so each
@@ -10,6 +10,7 @@ first: only the mesh's own precedence sorting can satisfy the oracle.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -20,17 +21,28 @@ from meshcert.errors import ConfigError, ToolchainError
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.apply import apply_manifests
 from meshcert.mesh.adapter import Feature
-from meshcert.mesh.checks import split_violations, table_summary, table_violations, versions_are
+from meshcert.mesh.checks import (
+    fraction_violations,
+    split_violations,
+    table_summary,
+    table_violations,
+    versions_are,
+)
 from meshcert.mesh.echo import GRPC_PORT, send
+from meshcert.mesh.filters import FILTERS, baseline_violations, filter_violations, observed
+from meshcert.mesh.filters import PROBES as FILTER_PROBES
 from meshcert.mesh.gamma import (
+    filter_http_route,
     install_gateway_api_crds,
     matching_http_route,
+    mirror_http_route,
     route_conditions,
     version_services,
     weighted_grpc_route,
     weighted_http_route,
 )
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER
+from meshcert.mesh.mirroring import converge_mirror, echo_copies, marked_url, settled_count
 from meshcert.mesh.probe import (
     SAMPLE_TIMEOUT,
     Results,
@@ -142,3 +154,60 @@ def test_gamma_m3_matching_precedence(mesh_env: MeshEnv, gamma: str) -> None:
         conv = converge_requests(mesh_env, PROBES, _table("v1"), what="HTTPRoute rule table with default")
         attach_json("M6_convergence_seconds (default added)", conv.bounds.report())
         attach_json("GAMMA M3 rule/version/code per probe, default v1", table_summary(PROBES, conv.observed))
+
+
+def test_gamma_m4_header_rewrite_redirect(mesh_env: MeshEnv, gamma: str) -> None:
+    if reason := unsupported(mesh_env, Feature.GAMMA):
+        pytest.skip(reason)
+    ns, route = mesh_env.namespace, "HTTPRoute server-filters"
+    base = send_requests(mesh_env.api, ns, mesh_env.client, FILTER_PROBES)
+    assert not (wrong := baseline_violations(base)), f"pre-change baseline: {wrong}"
+    http_route = filter_http_route("server", FILTERS)
+    with routing(mesh_env, [http_route]):
+        conv = converge_requests(
+            mesh_env,
+            FILTER_PROBES,
+            lambda r: filter_violations(r, route=route),
+            what="HTTPRoute filters applied",
+        )
+        attach_json("M6_convergence_seconds", conv.bounds.report())
+        attach_json("GAMMA M4 observed", observed(conv.observed))
+        attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-filters"))
+
+
+#: As M11: 25 % of 400 requests (99.9 % Wilson half-width ~7.1 points).
+MIRROR_PERCENT, MIRROR_N = 25, 400
+V2 = "app=server,version=v2"
+
+
+def test_gamma_m11_mirror_fraction(mesh_env: MeshEnv, gamma: str) -> None:
+    if reason := unsupported(mesh_env, Feature.GAMMA, Feature.MIRRORING):
+        pytest.skip(reason)
+    ns, route = mesh_env.namespace, "HTTPRoute server-mirror"
+    with routing(mesh_env, [weighted_http_route("server", {"v1": 100, "v2": 0})]):
+        converge_batches_timed(
+            mesh_env, URL, versions_are(["v1"]), what="baseline: HTTPRoute v1 only, no mirror"
+        )
+        marker = uuid.uuid4().hex
+        send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=20)
+        assert echo_copies(mesh_env, V2, marker) == 0, "baseline: v2 must receive nothing before the mirror"
+        mirror = mirror_http_route("server", version="v1", mirror_service="server-v2", percent=MIRROR_PERCENT)
+        with routing(mesh_env, [mirror]):
+            attach_json(
+                "M6_convergence_seconds", converge_mirror(mesh_env, lambda m: echo_copies(mesh_env, V2, m))
+            )
+            marker = uuid.uuid4().hex
+            b = send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=MIRROR_N,
+                     request_timeout=SAMPLE_TIMEOUT)  # fmt: skip
+            # The primary answers every request, from v1 only: the mirror never shows to the client.
+            assert not b.failure and b.codes == {"200": MIRROR_N} and set(b.versions) == {"v1"}, (
+                dict(b.codes), dict(b.versions), b.failure,
+            )  # fmt: skip
+            k = settled_count(lambda: echo_copies(mesh_env, V2, marker), MIRROR_N)
+            attach_json("GAMMA M11 mirrored copies", {"k": k, "n": MIRROR_N, "p": MIRROR_PERCENT / 100})
+            attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-mirror"))
+            assert_no_violations(
+                fraction_violations(
+                    "M11", "mirrored fraction", k, MIRROR_N, MIRROR_PERCENT / 100, route=route
+                )
+            )

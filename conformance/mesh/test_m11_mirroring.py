@@ -4,12 +4,10 @@ answers (status, version, latency)."""
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
-from kubernetes.client import CoreV1Api
 
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.stats import wilson_interval
@@ -18,8 +16,9 @@ from meshcert.kube.apply import apply_manifests
 from meshcert.kube.waits import wait_for_pods_ready
 from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import CONFIDENCE, fraction_violations, versions_are
-from meshcert.mesh.echo import APP_CONTAINER, backend_attempts, pod_names, send
-from meshcert.mesh.probe import SAMPLE_TIMEOUT, timed_converge, unsupported
+from meshcert.mesh.echo import send
+from meshcert.mesh.mirroring import converge_mirror, echo_copies, marked_url, settled_count, sink_copies
+from meshcert.mesh.probe import SAMPLE_TIMEOUT, unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import (
     WORKLOAD_READY_TIMEOUT,
@@ -32,57 +31,13 @@ from meshcert.mesh.traffic import mirror_route, sink_manifests
 pytestmark = [pytest.mark.e2e, pytest.mark.mesh, pytest.mark.dataplane, pytest.mark.conformance]
 
 ROUTE = "VirtualService server"
+V2 = "app=server,version=v2"
 PERCENT = 25
 #: 400 requests: 99.9 % Wilson half-width ~7.1 points at p = 0.25 (checks.CONFIDENCE).
 N = 400
 #: The sink holds /slow requests this long before its 500: a primary waiting on the mirror
 #: would take > 5 s instead of milliseconds (up to ~0.7 s on a loaded host).
 SINK_DELAY = 5
-#: Mirrored copies are sent asynchronously; give the last ones this long to reach the log.
-SETTLE = 2.0
-
-
-def _url(marker: str, path: str = "/") -> str:
-    return f"http://server{path}?m={marker}"
-
-
-def _v2_copies(env: MeshEnv, marker: str) -> int:
-    return len(backend_attempts(env.api, env.namespace, "app=server,version=v2", marker))
-
-
-def _sink_copies(env: MeshEnv, marker: str) -> int:
-    core = CoreV1Api(env.api)
-    total = 0
-    for pod in pod_names(env.api, env.namespace, "app=sink"):
-        log = core.read_namespaced_pod_log(pod, env.namespace, container=APP_CONTAINER)
-        total += sum(1 for line in str(log).splitlines() if line.startswith("sink: ") and marker in line)
-    return total
-
-
-def _await_copies(count: Callable[[], int], n: int) -> int:
-    """Read the mirror's count until it stops growing (or reaches n) within SETTLE*5 s."""
-    last, deadline = -1, time.monotonic() + SETTLE * 5
-    while time.monotonic() < deadline:
-        time.sleep(SETTLE)
-        now = count()
-        if now == last or now >= n:
-            return now
-        last = now
-    return last
-
-
-def _converge_mirror(env: MeshEnv, copies: Callable[[str], int]) -> dict[str, float]:
-    """Until a batch of 20 leaves copies at the mirror (each probe uses a fresh marker)."""
-
-    def sample() -> tuple[int, str]:
-        marker = uuid.uuid4().hex
-        b = send(env.api, env.namespace, env.client, _url(marker), count=20)
-        time.sleep(0.5)  # mirrored copies trail their primaries by milliseconds
-        return copies(marker), b.failure
-
-    conv = timed_converge(env, sample, lambda s: "" if s[0] and not s[1] else f"{s[0]} copies of 20 {s[1]}",
-                          what="mirrored copies observed")  # fmt: skip
-    return conv.bounds.report()
 
 
 def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
@@ -97,23 +52,25 @@ def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
             mesh_env, "http://server/", versions_are(["v1"]), what="baseline: v1 only, no mirror"
         )
         marker = uuid.uuid4().hex
-        send(mesh_env.api, ns, mesh_env.client, _url(marker), count=20)
-        assert _v2_copies(mesh_env, marker) == 0, "baseline: v2 must receive nothing before the mirror"
+        send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=20)
+        assert echo_copies(mesh_env, V2, marker) == 0, "baseline: v2 must receive nothing before the mirror"
         mirror = mirror_route(
             "server", ns, subset="v1", mirror_host="server", mirror_subset="v2", percent=PERCENT
         )
         with routing(mesh_env, [mirror]):
             attach_json(
                 "M6_convergence_seconds",
-                _converge_mirror(mesh_env, lambda m: _v2_copies(mesh_env, m)),
+                converge_mirror(mesh_env, lambda m: echo_copies(mesh_env, V2, m)),
             )
             marker = uuid.uuid4().hex
-            b = send(mesh_env.api, ns, mesh_env.client, _url(marker), count=N, request_timeout=SAMPLE_TIMEOUT)
+            b = send(
+                mesh_env.api, ns, mesh_env.client, marked_url(marker), count=N, request_timeout=SAMPLE_TIMEOUT
+            )
             assert not b.failure and b.codes == {"200": N} and set(b.versions) == {"v1"}, (
                 dict(b.codes),
                 b.versions,
             )
-            k = _await_copies(lambda: _v2_copies(mesh_env, marker), N)
+            k = settled_count(lambda: echo_copies(mesh_env, V2, marker), N)
             attach_json(
                 "M11 mirrored copies",
                 {"k": k, "n": N, "p": PERCENT / 100, "ci": str(wilson_interval(k, N, confidence=CONFIDENCE))},
@@ -144,13 +101,13 @@ def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) 
     )
     assert slow.codes == {"500": 1} and slow.responses[0].latency >= SINK_DELAY, slow.responses
     marker = uuid.uuid4().hex
-    send(mesh_env.api, ns, mesh_env.client, _url(marker), count=5)
-    assert _sink_copies(mesh_env, marker) == 0, "baseline: the sink must receive nothing before the mirror"
+    send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=5)
+    assert sink_copies(mesh_env, marker) == 0, "baseline: the sink must receive nothing before the mirror"
     dr = subsets_rule("server", ns, ["v1", "v2"])
     with routing(mesh_env, [dr, mirror_route("server", ns, subset="v1", mirror_host=sink, percent=100)]):
         attach_json(
             "M6_convergence_seconds",
-            _converge_mirror(mesh_env, lambda m: _sink_copies(mesh_env, m)),
+            converge_mirror(mesh_env, lambda m: sink_copies(mesh_env, m)),
         )
         report = {}
         for path in ("/", "/slow"):
@@ -159,12 +116,12 @@ def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) 
                 mesh_env.api,
                 ns,
                 mesh_env.client,
-                _url(marker, path),
+                marked_url(marker, path),
                 count=100,
                 request_timeout=SAMPLE_TIMEOUT,
             )
             latencies = sorted(r.latency for r in b.responses)
-            k = _await_copies(lambda m=marker: _sink_copies(mesh_env, m), 100)
+            k = settled_count(lambda m=marker: sink_copies(mesh_env, m), 100)
             report[path] = {"codes": dict(b.codes), "versions": dict(b.versions), "copies_at_sink": k,
                             "max_latency_s": latencies[-1] if latencies else None}  # fmt: skip
             assert not b.failure and b.codes == {"200": 100}, (

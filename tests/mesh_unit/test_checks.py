@@ -15,11 +15,15 @@ from meshcert.mesh.checks import (
     header_violations,
     matching_violations,
     redirect_violations,
+    retry_success_violations,
+    retry_violations,
     rewrite_violations,
+    same_location,
     split_violations,
 )
+from meshcert.mesh.echo import Exchange
 from meshcert.mesh.matching import RULE_HEADER, Expected
-from meshcert.mesh.probe import EchoRequest, Exchange
+from meshcert.mesh.probe import EchoRequest
 
 
 def test_split_inside_interval_passes_and_swapped_weights_fail() -> None:
@@ -122,3 +126,40 @@ def test_convergence_summary_and_budget() -> None:
     assert convergence_violations(s, budget=5, route="vs") == []
     with pytest.raises(InvariantViolation, match=r"1 change\(s\) slower than 2.5s: \[3.0\]"):
         assert_no_violations(convergence_violations(s, budget=2.5, route="vs"))
+
+
+def test_retries_exact_attempts_pass_and_istio_default_is_named() -> None:
+    assert retry_violations({f"r{i}": 4 for i in range(10)}, requests=10, attempts=3, route="vs") == []
+    # Retries removed from the route: Istio's default policy still retries a 503 twice.
+    [v] = retry_violations({f"r{i}": 3 for i in range(10)}, requests=10, attempts=3, route="vs")
+    assert str(v) == (
+        "[M8] Route vs: 10 of 10 failing requests did not reach the backends 1 + 3 = 4 times; "
+        "requests x attempts: 10 x 3"
+    )
+
+
+def test_retries_unlogged_and_extra_requests_are_violations() -> None:
+    [v] = retry_violations({"a": 4, "b": 2}, requests=3, attempts=3, route="vs")
+    assert "2 of 3 failing requests" in str(v) and "1 x 0, 1 x 2, 1 x 4" in str(v)
+    found = retry_violations({"a": 4, "b": 4, "c": 4}, requests=2, attempts=3, route="vs")
+    assert [str(x) for x in found] == ["[M8] Route vs: backends logged 3 request ids for 2 requests"]
+
+
+def test_retry_success_bound() -> None:
+    # p = 0.5, N = 3: bound 0.9375; 190/200 is consistent, 100/200 (no retries) is not.
+    assert retry_success_violations(190, 200, attempts=3, failure_rate=0.5, route="vs") == []
+    [v] = retry_success_violations(100, 200, attempts=3, failure_rate=0.5, route="vs")
+    assert "100/200" in str(v) and "below 1 - p^(N+1) = 0.9375" in str(v)
+    assert "no responses" in str(retry_success_violations(0, 0, attempts=3, failure_rate=0.5, route="vs")[0])
+
+
+def test_location_equal_up_to_the_default_port_only() -> None:
+    assert same_location("http://server:80/moved", "http://server/moved")
+    assert same_location("HTTP://Server/moved", "http://server/moved")
+    assert not same_location("http://server:8080/moved", "http://server/moved")
+    assert not same_location("https://server/moved", "http://server/moved")
+    assert not same_location("http://server/moved?x=1", "http://server/moved")
+    assert not same_location("http://server:bad/moved", "http://server/moved")
+    loc = (("Location", "http://server:80/moved"),)
+    assert redirect_violations(Exchange(0, code="301", response_headers=loc), code="301",
+                               location="http://server/moved", route="r") == []  # fmt: skip

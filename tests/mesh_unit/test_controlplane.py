@@ -7,13 +7,13 @@ from collections import Counter
 
 from meshcert.invariants.violations import ObjectRef
 from meshcert.mesh.controlplane import Sample, check_served_last_config, sample_while, summarise
-from meshcert.mesh.echo import EchoBatch, EchoResponse
+from meshcert.mesh.echo import EchoBatch, Exchange
 
 REF = ObjectRef("Service", "server", "ns")
 
 
 def _batch(*versions: str, failure: str = "") -> EchoBatch:
-    rs = [EchoResponse(i, code="200", version=v) for i, v in enumerate(versions)]
+    rs = [Exchange(i, code="200", version=v) for i, v in enumerate(versions)]
     return EchoBatch(rs, failure, 0.1, Counter(r.code for r in rs))
 
 
@@ -25,10 +25,10 @@ def test_sample_counts_unanswered_requests_as_failed() -> None:
 
 def test_sample_names_what_each_failed_request_got() -> None:
     rs = [
-        EchoResponse(0, code="200", version="v1"),
-        EchoResponse(1, code="503", version="v1"),
-        EchoResponse(2, error="context deadline exceeded " + "x" * 200),
-        EchoResponse(3, code="503", version="v1"),
+        Exchange(0, code="200", version="v1"),
+        Exchange(1, code="503", version="v1"),
+        Exchange(2, error="context deadline exceeded " + "x" * 200),
+        Exchange(3, code="503", version="v1"),
     ]
     s = Sample.of(EchoBatch(rs, "", 0.1, Counter(r.code for r in rs)), at=1, phase="down", sent=4)
     assert s.failed == 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from meshcert.mesh.echo import EchoResponse, echo_manifests, parse_echo_output, parse_go_duration
+from meshcert.mesh.echo import Exchange, echo_manifests, parse_exchanges, parse_go_duration
 
 _TWO = """\
 [0] Url=http://server:80/
@@ -21,34 +21,32 @@ _TWO = """\
 
 
 def test_parses_each_request_in_order() -> None:
-    out = parse_echo_output(_TWO)
-    assert out == [
-        EchoResponse(
-            0,
-            code="200",
-            hostname="server-v1-7d9f-abcde",
-            version="v1",
-            peer="spiffe://cluster.local/ns/a/sa/client",
-        ),
-        EchoResponse(1, code="504"),
-    ]
+    out = parse_exchanges(_TWO)
+    first, second = out
+    assert (first.index, first.code, first.hostname, first.version, first.error) == (
+        0, "200", "server-v1-7d9f-abcde", "v1", ""
+    )  # fmt: skip
+    assert first.peer == "spiffe://cluster.local/ns/a/sa/client"
+    assert first.url == "" and first.response_header("server") == ["envoy"]
+    assert second == Exchange(1, code="504")
+    assert second.peer == ""
     assert [r.ok for r in out] == [True, False]
 
 
 def test_first_value_of_a_field_wins() -> None:
     # Echoed response headers repeat field names later in the output; the first is the server's.
-    out = parse_echo_output("[0] StatusCode=200\n[0] StatusCode=999\n")
+    out = parse_exchanges("[0] StatusCode=200\n[0] StatusCode=999\n")
     assert out[0].code == "200"
 
 
 def test_error_lines_mark_the_request_failed() -> None:
-    out = parse_echo_output("[3 error] connection reset by peer\n")
-    assert out == [EchoResponse(3, error="connection reset by peer")]
+    out = parse_exchanges("[3 error] connection reset by peer\n")
+    assert out == [Exchange(3, error="connection reset by peer")]
     assert not out[0].ok
 
 
 def test_noise_is_ignored() -> None:
-    assert parse_echo_output("2026-01-01T00:00:00Z info All 2 requests succeeded\n\n") == []
+    assert parse_exchanges("2026-01-01T00:00:00Z info All 2 requests succeeded\n\n") == []
 
 
 def test_every_service_port_declares_its_protocol() -> None:
@@ -79,4 +77,4 @@ def test_bad_duration() -> None:
 
 
 def test_latency_field_is_parsed() -> None:
-    assert parse_echo_output("[0] StatusCode=504\n[0] Latency=1.0021s\n")[0].latency == pytest.approx(1.0021)
+    assert parse_exchanges("[0] StatusCode=504\n[0] Latency=1.0021s\n")[0].latency == pytest.approx(1.0021)

@@ -8,7 +8,7 @@ import pytest
 
 from meshcert.errors import ConfigError, InvariantViolation, MeshError
 from meshcert.invariants.violations import ObjectRef, assert_no_violations
-from meshcert.mesh.echo import EchoResponse
+from meshcert.mesh.echo import Exchange
 from meshcert.mesh.envoy_stats import parse_stats
 from meshcert.mesh.outlier import (
     STATS_ANNOTATION,
@@ -34,12 +34,12 @@ REF = ObjectRef("Service", "server", "ns")
 CLUSTER = outbound_cluster("server", "ns", 80)
 
 
-def ok(i: int, host: str) -> EchoResponse:
-    return EchoResponse(i, code="200", hostname=host, version="v1")
+def ok(i: int, host: str) -> Exchange:
+    return Exchange(i, code="200", hostname=host, version="v1")
 
 
-def bad(i: int) -> EchoResponse:
-    return EchoResponse(i, code="503")
+def bad(i: int) -> Exchange:
+    return Exchange(i, code="503")
 
 
 def test_failing_backend_serves_grpc_on_the_http_port() -> None:
@@ -149,9 +149,9 @@ def test_ejection_cap() -> None:
     assert "0 of 3 hosts ejected, expected 1" in str(none)
 
 
-def _concurrent(admitted: int, rejected: int, rejected_latency: float) -> list[EchoResponse]:
-    return [EchoResponse(i, code="200", latency=2.0) for i in range(admitted)] + [
-        EchoResponse(admitted + i, code="503", latency=rejected_latency) for i in range(rejected)
+def _concurrent(admitted: int, rejected: int, rejected_latency: float) -> list[Exchange]:
+    return [Exchange(i, code="200", latency=2.0) for i in range(admitted)] + [
+        Exchange(admitted + i, code="503", latency=rejected_latency) for i in range(rejected)
     ]
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from meshcert.errors import MeshError
-from meshcert.mesh.probe import EchoRequest, parse_exchanges, script_for, split_runs
+from meshcert.mesh.echo import parse_exchanges
+from meshcert.mesh.probe import EchoRequest, script_for, split_runs
 
 _OUT = """\
 [0] Url=http://server:80/new/x?a=1

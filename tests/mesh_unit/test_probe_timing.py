@@ -10,7 +10,7 @@ import pytest
 
 from meshcert.mesh import probe
 from meshcert.mesh.adapter import Feature, Support
-from meshcert.mesh.echo import EchoBatch, EchoResponse
+from meshcert.mesh.echo import EchoBatch, Exchange
 from meshcert.mesh.suite import MeshEnv
 
 
@@ -27,7 +27,7 @@ def test_bounds_come_from_the_streaks_first_probe(monkeypatch: pytest.MonkeyPatc
 
     def fake_send(*_: Any, **__: Any) -> EchoBatch:
         v = next(answers)
-        return EchoBatch([EchoResponse(0, code="200", version=v)], codes=Counter({"200": 1}))
+        return EchoBatch([Exchange(0, code="200", version=v)], codes=Counter({"200": 1}))
 
     monkeypatch.setattr(probe, "send", fake_send)
     mesh = _Mesh()

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from meshcert.errors import ConfigError
-from meshcert.mesh.echo import EchoBatch, EchoResponse
+from meshcert.mesh.echo import EchoBatch, Exchange
 from meshcert.mesh.resilience import (
     SteadyLoad,
     attempts_by_request,
@@ -91,8 +91,8 @@ def test_attempts_grouped_in_arrival_order() -> None:
 
 
 def test_summarize_counts_missing_answers_as_failures() -> None:
-    responses = [EchoResponse(i, code="200", latency=0.01 * (i + 1)) for i in range(8)]
-    responses.append(EchoResponse(8, code="503", latency=1.0))
+    responses = [Exchange(i, code="200", latency=0.01 * (i + 1)) for i in range(8)]
+    responses.append(Exchange(8, code="503", latency=1.0))
     batch = EchoBatch(responses, codes=Counter(r.code for r in responses))
     out = summarize(batch, requested=10)
     assert out.codes == {"200": 8, "503": 1}
@@ -107,7 +107,7 @@ def test_steady_load_refuses_nonsense() -> None:
 
 
 def test_summarize_uses_the_requested_confidence() -> None:
-    responses = [EchoResponse(i, code="200", latency=0.001 * i) for i in range(1000)]
+    responses = [Exchange(i, code="200", latency=0.001 * i) for i in range(1000)]
     out = summarize(EchoBatch(responses), requested=1000, confidence=0.999)
     assert out.success is not None and out.success.confidence == 0.999
     assert out.p99 is not None and out.p99.confidence == 0.999 and out.p99.upper is not None

@@ -8,7 +8,7 @@ import pytest
 
 from meshcert.errors import ConfigError, InvariantViolation
 from meshcert.invariants.violations import assert_no_violations
-from meshcert.mesh.echo import EchoBatch, EchoResponse
+from meshcert.mesh.echo import EchoBatch, Exchange
 from meshcert.mesh.security import (
     REFUSED,
     AccessCase,
@@ -59,7 +59,7 @@ def test_cleanup_plural_of_policy_kinds() -> None:
 
 
 def _batch(*codes: str, failure: str = "") -> EchoBatch:
-    responses = [EchoResponse(i, code=c) for i, c in enumerate(codes)]
+    responses = [Exchange(i, code=c) for i, c in enumerate(codes)]
     return EchoBatch(responses, failure, 0.1, Counter(codes))
 
 

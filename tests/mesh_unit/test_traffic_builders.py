@@ -8,7 +8,9 @@ import pytest
 
 from meshcert.errors import ConfigError
 from meshcert.mesh.gamma import (
+    filter_http_route,
     matching_http_route,
+    mirror_http_route,
     standard_crds,
     version_services,
     weighted_grpc_route,
@@ -16,6 +18,8 @@ from meshcert.mesh.gamma import (
 )
 from meshcert.mesh.matching import PRECEDENCE_RULES, RULE_HEADER
 from meshcert.mesh.traffic import (
+    FilterSpec,
+    Redirect,
     consumer_route,
     fault_route,
     filter_route,
@@ -25,25 +29,19 @@ from meshcert.mesh.traffic import (
 )
 
 
+def _spec(*redirects: Redirect) -> FilterSpec:
+    return FilterSpec({"x-a": "1"}, {"x-s": "2"}, ["x-r"], "/old", "/new", redirects)
+
+
 def test_filter_route_puts_redirects_and_rewrite_before_the_header_route() -> None:
-    vs = filter_route(
-        "server",
-        "ns",
-        add={"x-a": "1"},
-        set_={"x-s": "2"},
-        remove=["x-r"],
-        rewrite_from="/old",
-        rewrite_to="/new",
-        redirects=[("/r", 301, "", "/moved")],
-    )
+    vs = filter_route("server", "ns", _spec(Redirect("/r", 301, "", "/moved")))
     http = vs["spec"]["http"]
     assert [h["name"] for h in http] == ["redirect-301", "rewrite", "headers"]
     assert http[0]["redirect"] == {"uri": "/moved", "redirectCode": 301}
     assert http[1]["match"] == [{"uri": {"prefix": "/old/"}}] and http[1]["rewrite"] == {"uri": "/new/"}
     assert http[2]["headers"]["request"] == {"add": {"x-a": "1"}, "set": {"x-s": "2"}, "remove": ["x-r"]}
     with pytest.raises(ConfigError, match="not a redirect"):
-        filter_route("s", "n", add={}, set_={}, remove=[], rewrite_from="/a", rewrite_to="/b",
-                     redirects=[("/r", 200, "", "/x")])  # fmt: skip
+        filter_route("s", "n", _spec(Redirect("/r", 200, "", "/x")))
 
 
 def test_consumer_route_is_exported_only_to_its_namespace() -> None:
@@ -121,3 +119,41 @@ def test_standard_crds_skip_non_crd_documents(tmp_path: Path) -> None:
     (d / "a.yaml").write_text("kind: Other\n")
     with pytest.raises(ConfigError, match="no CustomResourceDefinition"):
         standard_crds(tmp_path)
+
+
+def test_gamma_filter_route_mirrors_the_virtual_service_shape() -> None:
+    host_redirect = Redirect("/h", 302, "elsewhere.example", "/landing")
+    route = filter_http_route("server", _spec(Redirect("/p", 301, "", "/moved"), host_redirect))
+    redirect_p, redirect_h, rewrite, headers = route["spec"]["rules"]
+    assert redirect_p["matches"] == [{"path": {"type": "Exact", "value": "/p"}}]
+    assert redirect_p["filters"][0]["requestRedirect"] == {
+        "statusCode": 301, "path": {"type": "ReplaceFullPath", "replaceFullPath": "/moved"}
+    }  # fmt: skip
+    assert "backendRefs" not in redirect_p
+    assert redirect_h["filters"][0]["requestRedirect"]["hostname"] == "elsewhere.example"
+    assert rewrite["filters"] == [
+        {
+            "type": "URLRewrite",
+            "urlRewrite": {"path": {"type": "ReplacePrefixMatch", "replacePrefixMatch": "/new"}},
+        }
+    ]
+    assert rewrite["backendRefs"] == [{"name": "server", "port": 80}]
+    assert headers["filters"][0]["requestHeaderModifier"] == {
+        "add": [{"name": "x-a", "value": "1"}], "set": [{"name": "x-s", "value": "2"}], "remove": ["x-r"]
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="HTTPRoute allows 301, 302"):
+        filter_http_route("server", _spec(Redirect("/p", 308, "", "/x")))
+
+
+def test_gamma_mirror_route_copies_a_percentage_to_another_service() -> None:
+    route = mirror_http_route("server", version="v1", mirror_service="server-v2", percent=25)
+    [rule] = route["spec"]["rules"]
+    assert rule["backendRefs"] == [{"name": "server-v1", "port": 80}]
+    assert rule["filters"] == [
+        {
+            "type": "RequestMirror",
+            "requestMirror": {"backendRef": {"name": "server-v2", "port": 80}, "percent": 25},
+        }
+    ]
+    with pytest.raises(ConfigError, match="percent"):
+        mirror_http_route("server", version="v1", mirror_service="sink", percent=101)

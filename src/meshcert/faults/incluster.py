@@ -27,6 +27,7 @@ from meshcert.errors import FaultError, MeshcertError
 from meshcert.faults.toxiproxy import ProxyConfig, ToxiproxyAPIError, ToxiproxyClient
 from meshcert.kube.apply import apply_manifests
 from meshcert.kube.client import call
+from meshcert.kube.manifests import deployment, service
 from meshcert.kube.waits import wait_for_deployment_available
 from meshcert.toolchain.images import TOXIPROXY_IMAGE
 
@@ -61,51 +62,22 @@ class ProxyService:
 def manifests(name: str, *, listen_port: int) -> list[dict[str, Any]]:
     """The Deployment and NodePort Service (API and proxy ports) of one in-cluster Toxiproxy."""
     labels = {"app": name}
-    deployment = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [
-                        {
-                            "name": "toxiproxy",
-                            "image": TOXIPROXY_IMAGE,
-                            "imagePullPolicy": "Never",
-                            "args": ["-host=0.0.0.0", f"-port={API_PORT}"],
-                            "ports": [
-                                {"name": "api", "containerPort": API_PORT},
-                                {"name": "proxy", "containerPort": listen_port},
-                            ],
-                            "readinessProbe": {
-                                "httpGet": {"path": "/version", "port": "api"},
-                                "periodSeconds": 1,
-                            },
-                        }
-                    ],
-                },
-            },
-        },
+    container = {
+        "name": "toxiproxy",
+        "image": TOXIPROXY_IMAGE,
+        "imagePullPolicy": "Never",
+        "args": ["-host=0.0.0.0", f"-port={API_PORT}"],
+        "ports": [
+            {"name": "api", "containerPort": API_PORT},
+            {"name": "proxy", "containerPort": listen_port},
+        ],
+        "readinessProbe": {"httpGet": {"path": "/version", "port": "api"}, "periodSeconds": 1},
     }
-    service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "type": "NodePort",
-            "selector": labels,
-            "ports": [
-                {"name": "api", "port": API_PORT, "targetPort": "api"},
-                {"name": "proxy", "port": listen_port, "targetPort": "proxy"},
-            ],
-        },
-    }
-    return [deployment, service]
+    ports = [
+        {"name": "api", "port": API_PORT, "targetPort": "api"},
+        {"name": "proxy", "port": listen_port, "targetPort": "proxy"},
+    ]
+    return [deployment(name, labels, [container]), service(name, labels, ports, type_="NodePort")]
 
 
 def _api_url(api: ApiClient, namespace: str, name: str) -> str:

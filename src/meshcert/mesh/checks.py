@@ -1,4 +1,4 @@
-"""Pure checkers for the routing invariants M2-M6, M9, M11, M12 (no I/O; unit-tested).
+"""Pure checkers for the routing invariants M2-M6, M8, M9, M11, M12 (no I/O; unit-tested).
 
 Why: an e2e test observes the data plane (batches of echo responses, backend log counts) and a
 checker decides, returning `Violation`s whose text is the readable diff the report shows
@@ -16,12 +16,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from meshcert.invariants.stats import ProportionCheck, check_proportion, percentile
+from meshcert.invariants.stats import ProportionCheck, check_proportion, percentile, wilson_interval
 from meshcert.invariants.violations import ObjectRef, Violation, set_violation
-from meshcert.mesh.echo import EchoBatch
+from meshcert.mesh.echo import EchoBatch, Exchange
 from meshcert.mesh.matching import RULE_HEADER, Expected, MatchRule, expected_for
-from meshcert.mesh.probe import EchoRequest, Exchange
+from meshcert.mesh.probe import EchoRequest
 
 #: Confidence of every ratio check here. One routing run makes about ten of them (M2 per backend,
 #: M9 x3, M11, GAMMA); at the conventional 95 % a correct mesh would fail one of them in ~40 %
@@ -195,14 +196,70 @@ def rewrite_violations(x: Exchange, *, expected_url: str, route: str) -> list[Vi
     return []
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def same_location(got: str, want: str) -> bool:
+    """URL equality up to an explicit default port (RFC 3986 6.2.3: http://h:80/p is http://h/p)."""
+
+    def normal(url: str) -> tuple[str, str, int | None, str, str]:
+        u = urlsplit(url)
+        try:
+            port = u.port
+        except ValueError:  # not a port at all: compare as text
+            return (url, "", None, "", "")
+        port = None if port == _DEFAULT_PORTS.get(u.scheme.lower()) else port
+        return (u.scheme.lower(), (u.hostname or "").lower(), port, u.path, u.query)
+
+    return normal(got) == normal(want)
+
+
 def redirect_violations(x: Exchange, *, code: str, location: str, route: str) -> list[Violation]:
     got = x.response_header("Location")
-    if x.code != code or got != [location]:
+    if x.code != code or len(got) != 1 or not same_location(got[0], location):
         return [Violation("M4", _route(route), f"redirect: expected {code} Location {location}, "
                                                f"got {x.code or x.error} Location {got}")]  # fmt: skip
     if x.version:
         return [Violation("M4", _route(route), f"redirect answered by backend {x.version}, not by the proxy")]
     return []
+
+
+# ---- M8 retries ----------------------------------------------------------------------------
+
+
+def retry_violations(
+    per_request: Mapping[str, int], *, requests: int, attempts: int, route: str
+) -> list[Violation]:
+    """M8: each of ``requests`` always-failing requests reached the backends exactly 1 + ``attempts``
+    times. ``per_request`` is attempts per request id as counted in the backends' logs; a request
+    the logs never show counts as 0 attempts."""
+    want = 1 + attempts
+    histogram = Counter(per_request.values())
+    histogram[0] += max(0, requests - len(per_request))
+    seen = ", ".join(f"{n} x {k}" for k, n in sorted(histogram.items()) if n)
+    out: list[Violation] = []
+    if len(per_request) > requests:
+        out.append(Violation("M8", _route(route), f"backends logged {len(per_request)} request ids for "
+                             f"{requests} requests"))  # fmt: skip
+    if wrong := max(0, requests - histogram[want]):
+        msg = f"{wrong} of {requests} failing requests did not reach the backends 1 + {attempts} = {want}"
+        out.append(Violation("M8", _route(route), f"{msg} times; requests x attempts: {seen}"))
+    return out
+
+
+def retry_success_violations(
+    ok: int, n: int, *, attempts: int, failure_rate: float, route: str
+) -> list[Violation]:
+    """M8: with each attempt failing at ``failure_rate``, retries lift success to at least
+    1 - p^(N+1); judged against the Wilson upper bound of the observed rate at `CONFIDENCE`."""
+    if n <= 0:
+        return [Violation("M8", _route(route), "success under retries: no responses")]
+    bound = 1 - failure_rate ** (attempts + 1)
+    ci = wilson_interval(ok, n, confidence=CONFIDENCE)
+    if ci.upper >= bound:
+        return []
+    return [Violation("M8", _route(route), f"success {ci} is below 1 - p^(N+1) = {bound:.4f} "
+                      f"(p = {failure_rate}, N = {attempts} retries)")]  # fmt: skip
 
 
 # ---- M9 / M11 fractions -------------------------------------------------------------------

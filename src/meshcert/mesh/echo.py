@@ -22,6 +22,8 @@ from kubernetes.client import ApiClient, CoreV1Api
 
 from meshcert.kube.client import call
 from meshcert.kube.exec import exec_in_pod
+from meshcert.kube.manifests import deployment
+from meshcert.kube.manifests import service as kube_service
 from meshcert.toolchain.mesh_images import ECHO_IMAGE
 
 #: Container ports of the echo server (its defaults); Services map 80 → 8080 like Istio's tests.
@@ -31,9 +33,9 @@ APP_CONTAINER = "app"
 PROXY_CONTAINER = "istio-proxy"
 
 #: "[3] StatusCode=200" (what the client saw) and "[3 body] Hostname=..." (what the server wrote).
-_LINE = re.compile(r"^\[(\d+)(?: body)?\] (\w[\w-]*)=(.*)$")
+_LINE = re.compile(r"^\[(\d+)( body)?\] (\w[\w-]*)=(.*)$")
 #: The server echoes the X-Forwarded-Client-Cert its sidecar added: URI= is the client's SPIFFE id.
-_XFCC_URI = re.compile(r"^X-Forwarded-Client-Cert:.*;URI=([^;,]+)", re.I)
+_XFCC_URI = re.compile(r"(?:^|;)URI=([^;,]+)", re.I)
 _ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
 #: Go's map formatting of the logged headers: "X-Request-Id:[0f1e...]".
 _REQUEST_ID = re.compile(r"X-Request-Id:\[([^\]]+)\]", re.I)
@@ -51,87 +53,35 @@ def echo_manifests(
     """
     labels = {"app": service, "version": version}
     ports = [("http", HTTP_PORT), ("grpc", GRPC_PORT), ("tcp", TCP_PORT)]
-    deployment: dict[str, Any] = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": f"{service}-{version}", "labels": labels},
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {
-                    "labels": labels,
-                    **({} if inject else {"annotations": {"sidecar.istio.io/inject": "false"}}),
-                },
-                "spec": {
-                    # The echo server exits at once on SIGTERM; no drain needed in these tests.
-                    "terminationGracePeriodSeconds": 1,
-                    "containers": [
-                        {
-                            "name": APP_CONTAINER,
-                            "image": ECHO_IMAGE,
-                            "imagePullPolicy": "Never",
-                            "args": [
-                                f"--port={HTTP_PORT}",
-                                f"--grpc={GRPC_PORT}",
-                                f"--tcp={TCP_PORT}",
-                                f"--version={version}",
-                                "--cluster=kind",
-                            ],
-                            "ports": [{"name": n, "containerPort": p} for n, p in ports],
-                            "readinessProbe": {
-                                "tcpSocket": {"port": HTTP_PORT},
-                                # The server listens within ~100 ms of start; probe every 1 s.
-                                "periodSeconds": 1,
-                            },
-                        }
-                    ],
-                },
-            },
-        },
-    }
+    container = {
+        "name": APP_CONTAINER,
+        "image": ECHO_IMAGE,
+        "imagePullPolicy": "Never",
+        "args": [f"--port={HTTP_PORT}", f"--grpc={GRPC_PORT}", f"--tcp={TCP_PORT}", f"--version={version}",
+                 "--cluster=kind"],
+        "ports": [{"name": n, "containerPort": p} for n, p in ports],
+        # The server listens within ~100 ms of start; probe every 1 s.
+        "readinessProbe": {"tcpSocket": {"port": HTTP_PORT}, "periodSeconds": 1},
+    }  # fmt: skip
+    no_sidecar = None if inject else {"sidecar.istio.io/inject": "false"}
+    dep = deployment(
+        f"{service}-{version}", labels, [container], replicas=replicas, pod_annotations=no_sidecar
+    )
     if not with_service:
-        return [deployment]
-    svc: dict[str, Any] = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": service, "labels": {"app": service}},
-        "spec": {
-            "selector": {"app": service},
-            "ports": [
-                {"name": "http", "port": SERVICE_HTTP_PORT, "targetPort": HTTP_PORT, "appProtocol": "http"},
-                {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT, "appProtocol": "grpc"},
-                {"name": "tcp", "port": TCP_PORT, "targetPort": TCP_PORT, "appProtocol": "tcp"},
-            ],
-        },
-    }
-    return [deployment, svc]
-
-
-@dataclass(frozen=True)
-class EchoResponse:
-    """One request's outcome as the echo client reports it."""
-
-    index: int
-    code: str = ""
-    hostname: str = ""
-    version: str = ""
-    error: str = ""
-    #: Seconds the client measured for this request (its ``Latency=`` field); -1 when absent.
-    latency: float = -1.0
-    #: The client identity the server's sidecar verified (SPIFFE URI from XFCC); "" if plaintext.
-    peer: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return not self.error and self.code in ("", "200")
+        return [dep]
+    svc = kube_service(service, {"app": service}, [
+        {"name": "http", "port": SERVICE_HTTP_PORT, "targetPort": HTTP_PORT, "appProtocol": "http"},
+        {"name": "grpc", "port": GRPC_PORT, "targetPort": GRPC_PORT, "appProtocol": "grpc"},
+        {"name": "tcp", "port": TCP_PORT, "targetPort": TCP_PORT, "appProtocol": "tcp"},
+    ])  # fmt: skip
+    return [dep, svc]
 
 
 @dataclass(frozen=True)
 class EchoBatch:
     """A batch of requests from one exec; ``failure`` is set when the client aborted the batch."""
 
-    responses: list[EchoResponse]
+    responses: list[Exchange]
     failure: str = ""
     seconds: float = 0.0
     codes: Counter[str] = field(default_factory=Counter)
@@ -153,30 +103,92 @@ def parse_go_duration(text: str) -> float:
     return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
 
 
-def parse_echo_output(text: str) -> list[EchoResponse]:
-    """Per-request records from the client's ``[i] Field=value`` lines (others are ignored).
+#: (name, value) pairs in the order they were sent or seen.
+Headers = tuple[tuple[str, str], ...]
 
-    TCP responses carry no StatusCode; they are ``ok`` unless an error line names them.
-    """
+
+def _values(pairs: Headers, name: str) -> list[str]:
+    """Every value of header ``name`` (case-insensitive); comma-joined values are split."""
+    out: list[str] = []
+    for k, v in pairs:
+        if k.lower() == name.lower():
+            out += [p.strip() for p in v.split(",")]
+    return out
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One request as the client and (through the echo body) the backend saw it."""
+
+    index: int
+    code: str = ""
+    version: str = ""
+    hostname: str = ""
+    #: Path and query as the backend received them ("" when no backend answered).
+    url: str = ""
+    method: str = ""
+    request_headers: Headers = ()
+    response_headers: Headers = ()
+    latency: float = -1.0
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Answered 200 (HTTP/gRPC) or, for TCP (no status code), without an error line."""
+        return not self.error and self.code in ("", "200")
+
+    @property
+    def peer(self) -> str:
+        """The client identity the server's sidecar verified: the first SPIFFE URI of the
+        X-Forwarded-Client-Cert header it added; "" for plaintext."""
+        uris = [
+            m.group(1) for v in self.request_header("X-Forwarded-Client-Cert") if (m := _XFCC_URI.search(v))
+        ]
+        return uris[0] if uris else ""
+
+    def request_header(self, name: str) -> list[str]:
+        return _values(self.request_headers, name)
+
+    def response_header(self, name: str) -> list[str]:
+        return _values(self.response_headers, name)
+
+
+def parse_exchanges(text: str) -> list[Exchange]:
+    """Per-request `Exchange`s from one echo-client run's output (other lines are ignored)."""
     fields: dict[int, dict[str, str]] = {}
+    req_h: dict[int, list[tuple[str, str]]] = {}
+    resp_h: dict[int, list[tuple[str, str]]] = {}
     for raw in text.splitlines():
         line = raw.strip()
         if m := _ERROR.match(line):
             fields.setdefault(int(m.group(1)), {})["error"] = m.group(2)
-        elif m := _LINE.match(line):
-            entry = fields.setdefault(int(m.group(1)), {})
-            entry.setdefault(m.group(2), m.group(3))  # first wins: headers echo later fields
-            if m.group(2) == "RequestHeader" and (x := _XFCC_URI.match(m.group(3))):
-                entry["peer"] = x.group(1)
+            continue
+        if not (m := _LINE.match(line)):
+            continue
+        i, body, name, value = int(m.group(1)), bool(m.group(2)), m.group(3), m.group(4)
+        entry = fields.setdefault(i, {})
+        if name == "RequestHeader" and body:
+            k, _, v = value.partition(":")
+            req_h.setdefault(i, []).append((k, v))
+        elif name == "ResponseHeader" and not body:
+            k, _, v = value.partition(":")
+            resp_h.setdefault(i, []).append((k, v))
+        else:
+            # First wins, and body fields are kept apart from the client's ("URL" vs "Url").
+            entry.setdefault(("body:" if body else "") + name, value)
     return [
-        EchoResponse(
+        Exchange(
             index=i,
             code=f.get("StatusCode", ""),
-            hostname=f.get("Hostname", ""),
-            version=f.get("ServiceVersion", ""),
-            error=f.get("error", ""),
+            # The server's fields are body lines; a gRPC/TCP answer prints them as the client's.
+            version=f.get("body:ServiceVersion", f.get("ServiceVersion", "")),
+            hostname=f.get("body:Hostname", "") or f.get("Hostname", ""),
+            url=f.get("body:URL", ""),
+            method=f.get("body:Method", ""),
+            request_headers=tuple(req_h.get(i, [])),
+            response_headers=tuple(resp_h.get(i, [])),
             latency=parse_go_duration(f["Latency"]) if "Latency" in f else -1.0,
-            peer=f.get("peer", ""),
+            error=f.get("error", ""),
         )
         for i, f in sorted(fields.items())
     ]
@@ -216,7 +228,7 @@ def send(
         api, namespace, pod, argv, container=APP_CONTAINER, timeout=count * request_timeout + 30
     )
     seconds = time.monotonic() - start
-    responses = parse_echo_output(res.stdout)
+    responses = parse_exchanges(res.stdout)
     failure = "" if res.ok else (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
     return EchoBatch(responses, failure, seconds, Counter(r.code for r in responses))
 

@@ -31,6 +31,7 @@ from meshcert.kube.apply import apply_manifests
 from meshcert.kube.client import request
 from meshcert.mesh.echo import GRPC_PORT, HTTP_PORT, SERVICE_HTTP_PORT, TCP_PORT
 from meshcert.mesh.matching import RULE_HEADER, MatchRule, PathType, RouteMatch
+from meshcert.mesh.traffic import FilterSpec
 from meshcert.toolchain.paths import project_root
 
 GATEWAY_API_MODULE = "sigs.k8s.io/gateway-api"
@@ -208,6 +209,58 @@ def _tagged(service: str, version: str, rule: str, matches: list[dict[str, Any]]
         "requestHeaderModifier": {"set": [{"name": RULE_HEADER, "value": rule}]},
     }
     return {"matches": matches, "filters": [header], "backendRefs": [_backend(service, version)]}
+
+
+def _self(service: str) -> dict[str, Any]:
+    """The parent Service itself as the backend (GAMMA allows a route to send to its parent)."""
+    return {"name": service, "port": SERVICE_HTTP_PORT}
+
+
+def filter_http_route(service: str, spec: FilterSpec, *, name: str = "") -> dict[str, Any]:
+    """M4 as GAMMA, the same `FilterSpec` as `meshcert.mesh.traffic.filter_route`: redirects
+    answered by the proxy (RequestRedirect, ReplaceFullPath); the ``rewrite_from`` prefix replaced
+    (URLRewrite, ReplacePrefixMatch); every other path gets the RequestHeaderModifier. Gateway API
+    orders the rules itself: exact paths, then the longest prefix."""
+    rules: list[dict[str, Any]] = []
+    for r in spec.redirects:
+        if r.status not in (301, 302):  # the standard channel's enum for statusCode
+            raise ConfigError(
+                "filter_http_route", "redirects", f"status {r.status}: HTTPRoute allows 301, 302"
+            )
+        full_path = {"type": "ReplaceFullPath", "replaceFullPath": r.to}
+        redirect: dict[str, Any] = {"statusCode": r.status, "path": full_path}
+        if r.host:
+            redirect["hostname"] = r.host
+        rules.append({"matches": [{"path": {"type": "Exact", "value": r.path}}],
+                      "filters": [{"type": "RequestRedirect", "requestRedirect": redirect}]})  # fmt: skip
+    rewrite = {"type": "ReplacePrefixMatch", "replacePrefixMatch": spec.rewrite_to}
+    rules.append({"matches": [{"path": {"type": "PathPrefix", "value": spec.rewrite_from}}],
+                  "filters": [{"type": "URLRewrite", "urlRewrite": {"path": rewrite}}],
+                  "backendRefs": [_self(service)]})  # fmt: skip
+    modifier = {
+        "add": [{"name": k, "value": v} for k, v in spec.add.items()],
+        "set": [{"name": k, "value": v} for k, v in spec.set_.items()],
+        "remove": list(spec.remove),
+    }
+    rules.append({"matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                  "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": modifier}],
+                  "backendRefs": [_self(service)]})  # fmt: skip
+    return _route(name or f"{service}-filters", service, rules)
+
+
+def mirror_http_route(
+    service: str, *, version: str, mirror_service: str, percent: int, name: str = ""
+) -> dict[str, Any]:
+    """M11 as GAMMA: everything to ``service-version``; ``percent`` % copied (RequestMirror,
+    whose ``percent`` is in the standard channel since Gateway API v1.3) to ``mirror_service``."""
+    if not 0 <= percent <= 100:
+        raise ConfigError("mirror_http_route", "percent", f"must be within [0, 100], got {percent}")
+    mirror = {"backendRef": {"name": mirror_service, "port": SERVICE_HTTP_PORT}, "percent": percent}
+    rule = {
+        "filters": [{"type": "RequestMirror", "requestMirror": mirror}],
+        "backendRefs": [_backend(service, version)],
+    }
+    return _route(name or f"{service}-mirror", service, [rule])
 
 
 def route_conditions(

@@ -26,7 +26,8 @@ from enum import StrEnum
 from typing import Any
 
 from meshcert.errors import ConfigError
-from meshcert.mesh.probe import EchoRequest, Headers
+from meshcert.mesh.echo import Headers
+from meshcert.mesh.probe import EchoRequest
 from meshcert.mesh.routing import NETWORKING, fqdn
 
 RULE_HEADER = "x-meshcert-rule"

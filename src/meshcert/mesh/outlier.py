@@ -22,7 +22,7 @@ from typing import Any
 
 from meshcert.errors import ConfigError, MeshError
 from meshcert.invariants.violations import ObjectRef, Violation, set_violation
-from meshcert.mesh.echo import APP_CONTAINER, HTTP_PORT, EchoResponse, echo_manifests
+from meshcert.mesh.echo import APP_CONTAINER, HTTP_PORT, Exchange, echo_manifests
 from meshcert.mesh.routing import NETWORKING, fqdn
 
 #: The echo server's HTTP listener moves here on the failing pod (nothing routes to it).
@@ -228,7 +228,7 @@ class EjectionRun:
     hosts_after: frozenset[str]
 
     @classmethod
-    def of(cls, responses: Sequence[EchoResponse]) -> EjectionRun:
+    def of(cls, responses: Sequence[Exchange]) -> EjectionRun:
         bad = [i for i, r in enumerate(responses) if not r.ok]
         last = bad[-1] if bad else -1
         after = responses[last + 1 :]
@@ -287,7 +287,7 @@ class OverflowRun:
     rejected_latencies: tuple[float, ...]
 
     @classmethod
-    def of(cls, responses: Sequence[EchoResponse]) -> OverflowRun:
+    def of(cls, responses: Sequence[Exchange]) -> OverflowRun:
         rejected = [r for r in responses if r.code == "503"]
         other: dict[str, int] = {}
         for r in responses:

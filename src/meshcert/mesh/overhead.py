@@ -34,7 +34,7 @@ from kubernetes.client import ApiClient
 from meshcert.errors import MeshError
 from meshcert.invariants.stats import DEFAULT_CONFIDENCE, betainc, percentile
 from meshcert.kube.exec import exec_in_pod
-from meshcert.mesh.echo import APP_CONTAINER, parse_echo_output
+from meshcert.mesh.echo import APP_CONTAINER, parse_exchanges
 
 #: Bisection steps for the t quantile: 200 halvings of [0, 1e6] reach double precision.
 _T_BISECT = 200
@@ -164,7 +164,7 @@ class RunSample:
 
 def parse_run(text: str, *, requested: int, wall_seconds: float) -> RunSample:
     """A RunSample from the echo client's output (failed answers are counted, not timed)."""
-    responses = parse_echo_output(text)
+    responses = parse_exchanges(text)
     codes = Counter(r.code or "none" for r in responses)
     latencies = [r.latency for r in responses if r.code == "200" and r.latency >= 0]
     active = [int(m) for m in _ACTIVE.findall(text)]

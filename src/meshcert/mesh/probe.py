@@ -8,14 +8,13 @@ client once per request with a separator line between runs, and the output is sp
 The `Exchange` keeps the fields routing filters change: the request headers and URL *as the
 backend received them* (the echo server writes them into its response body), the method, and
 the response headers the client got (a redirect's Location). `meshcert.mesh.echo` keeps the
-lean `EchoResponse` the weight/retry suites count; this is the detailed view, parsed separately.
+lean `Exchange` the weight/retry suites count; this is the detailed view, parsed separately.
 
 What it is not: no load; requests run one after another.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 from collections.abc import Callable, Sequence
@@ -30,20 +29,24 @@ from meshcert.invariants.convergence import DEFAULT_CONSECUTIVE, Observation, co
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.kube.exec import exec_in_pod
 from meshcert.mesh.adapter import Feature
-from meshcert.mesh.echo import APP_CONTAINER, SERVICE_HTTP_PORT, EchoBatch, parse_go_duration, send
+from meshcert.mesh.echo import (
+    APP_CONTAINER,
+    SERVICE_HTTP_PORT,
+    EchoBatch,
+    Exchange,
+    Headers,
+    parse_exchanges,
+    send,
+)
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv
 
 _SEPARATOR = "### meshcert request "
-_LINE = re.compile(r"^\[(\d+)( body)?\] (\w[\w-]*)=(.*)$")
-_ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
 #: Seconds of exec set-up (API round trips, container exec start) on top of the requests.
 _EXEC_OVERHEAD = 30.0
 #: The echo client's --timeout for a large sample (hundreds of requests): it bounds the whole
 #: set, run 20 at a time, and single requests took up to ~0.6 s on the loaded shared host, so
 #: 400 of them can need ~12 s; a minute bounds that without hiding a hang.
 SAMPLE_TIMEOUT = 60.0
-
-Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -80,78 +83,6 @@ class EchoRequest:
             argv.append(f"--method={self.method}")
         argv += [f"--header={k}:{v}" for k, v in self.headers]
         return argv
-
-
-def _values(pairs: Headers, name: str) -> list[str]:
-    """Every value of header ``name`` (case-insensitive); comma-joined values are split."""
-    out: list[str] = []
-    for k, v in pairs:
-        if k.lower() == name.lower():
-            out += [p.strip() for p in v.split(",")]
-    return out
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """One request as the client and (through the echo body) the backend saw it."""
-
-    index: int
-    code: str = ""
-    version: str = ""
-    hostname: str = ""
-    #: Path and query as the backend received them ("" when no backend answered).
-    url: str = ""
-    method: str = ""
-    request_headers: Headers = ()
-    response_headers: Headers = ()
-    latency: float = -1.0
-    error: str = ""
-
-    def request_header(self, name: str) -> list[str]:
-        return _values(self.request_headers, name)
-
-    def response_header(self, name: str) -> list[str]:
-        return _values(self.response_headers, name)
-
-
-def parse_exchanges(text: str) -> list[Exchange]:
-    """Per-request `Exchange`s from one echo-client run's output (other lines are ignored)."""
-    fields: dict[int, dict[str, str]] = {}
-    req_h: dict[int, list[tuple[str, str]]] = {}
-    resp_h: dict[int, list[tuple[str, str]]] = {}
-    for raw in text.splitlines():
-        line = raw.strip()
-        if m := _ERROR.match(line):
-            fields.setdefault(int(m.group(1)), {})["error"] = m.group(2)
-            continue
-        if not (m := _LINE.match(line)):
-            continue
-        i, body, name, value = int(m.group(1)), bool(m.group(2)), m.group(3), m.group(4)
-        entry = fields.setdefault(i, {})
-        if name == "RequestHeader" and body:
-            k, _, v = value.partition(":")
-            req_h.setdefault(i, []).append((k, v))
-        elif name == "ResponseHeader" and not body:
-            k, _, v = value.partition(":")
-            resp_h.setdefault(i, []).append((k, v))
-        else:
-            # First wins, and body fields are kept apart from the client's ("URL" vs "Url").
-            entry.setdefault(("body:" if body else "") + name, value)
-    return [
-        Exchange(
-            index=i,
-            code=f.get("StatusCode", ""),
-            version=f.get("body:ServiceVersion", ""),
-            hostname=f.get("body:Hostname", ""),
-            url=f.get("body:URL", ""),
-            method=f.get("body:Method", ""),
-            request_headers=tuple(req_h.get(i, [])),
-            response_headers=tuple(resp_h.get(i, [])),
-            latency=parse_go_duration(f["Latency"]) if "Latency" in f else -1.0,
-            error=f.get("error", ""),
-        )
-        for i, f in sorted(fields.items())
-    ]
 
 
 def script_for(requests: list[EchoRequest], *, request_timeout: float) -> str:

@@ -8,9 +8,11 @@ Every builder returns a plain manifest; tests apply it with meshcert.mesh.suite.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from meshcert.errors import ConfigError
+from meshcert.kube.manifests import deployment, service
 from meshcert.mesh.echo import HTTP_PORT, SERVICE_HTTP_PORT
 from meshcert.mesh.routing import NETWORKING, fqdn
 from meshcert.toolchain.mesh_images import ECHO_IMAGE
@@ -34,41 +36,57 @@ def _vs(service: str, namespace: str, http: list[dict[str, Any]], *, name: str =
 # ---- M4 filters ---------------------------------------------------------------------------
 
 
-def filter_route(
-    service: str,
-    namespace: str,
-    *,
-    add: dict[str, str],
-    set_: dict[str, str],
-    remove: list[str],
-    rewrite_from: str,
-    rewrite_to: str,
-    redirects: list[tuple[str, int, str, str]],
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Redirect:
+    """A path the proxy must answer itself: ``status`` with Location ``host`` (or the request's
+    own authority when "") and path ``to``."""
+
+    path: str
+    status: int
+    host: str
+    to: str
+
+
+@dataclass(frozen=True)
+class FilterSpec:
+    """What the M4 route does: request headers added (appended), set (replaced) and removed on
+    every other path; the ``rewrite_from`` prefix replaced by ``rewrite_to``; the redirects."""
+
+    add: dict[str, str]
+    set_: dict[str, str]
+    remove: list[str]
+    rewrite_from: str
+    rewrite_to: str
+    redirects: tuple[Redirect, ...]
+
+
+def filter_route(service: str, namespace: str, spec: FilterSpec) -> dict[str, Any]:
     """One VirtualService with the M4 filters on separate paths:
 
-    - ``redirects``: (path, status, authority or "", new path) → a redirect answered by the proxy;
-    - ``rewrite_from`` prefix → ``rewrite_to`` (Istio replaces the matched prefix);
-    - everything else: request headers ``add``-ed (appended), ``set_`` (replaced), ``remove``-d.
+    - ``spec.redirects`` → a redirect answered by the proxy;
+    - ``spec.rewrite_from`` prefix → ``spec.rewrite_to`` (Istio replaces the matched prefix);
+    - everything else: request headers added (appended), set (replaced), removed.
     """
     host = fqdn(service, namespace)
     http: list[dict[str, Any]] = []
-    for path, status, authority, to in redirects:
-        if status not in (301, 302, 303, 307, 308):
-            raise ConfigError("filter_route", "redirects", f"status {status} is not a redirect")
-        redirect: dict[str, Any] = {"uri": to, "redirectCode": status}
-        if authority:
-            redirect["authority"] = authority
-        http.append({"name": f"redirect-{status}", "match": [{"uri": {"exact": path}}], "redirect": redirect})
+    for r in spec.redirects:
+        if r.status not in (301, 302, 303, 307, 308):
+            raise ConfigError("filter_route", "redirects", f"status {r.status} is not a redirect")
+        redirect: dict[str, Any] = {"uri": r.to, "redirectCode": r.status}
+        if r.host:
+            redirect["authority"] = r.host
+        http.append(
+            {"name": f"redirect-{r.status}", "match": [{"uri": {"exact": r.path}}], "redirect": redirect}
+        )
     http.append({
         "name": "rewrite",
-        "match": [{"uri": {"prefix": rewrite_from.rstrip("/") + "/"}}],
-        "rewrite": {"uri": rewrite_to.rstrip("/") + "/"},
+        "match": [{"uri": {"prefix": spec.rewrite_from.rstrip("/") + "/"}}],
+        "rewrite": {"uri": spec.rewrite_to.rstrip("/") + "/"},
         "route": [{"destination": {"host": host}}],
     })  # fmt: skip
     http.append({
         "name": "headers",
-        "headers": {"request": {"add": add, "set": set_, "remove": remove}},
+        "headers": {"request": {"add": dict(spec.add), "set": dict(spec.set_), "remove": list(spec.remove)}},
         "route": [{"destination": {"host": host}}],
     })  # fmt: skip
     return _vs(service, namespace, http)
@@ -183,50 +201,17 @@ def sink_manifests(name: str, *, delay_s: int) -> list[dict[str, Any]]:
         raise ConfigError("sink_manifests", "delay_s", f"must be >= 0, got {delay_s}")
     script = _SINK.replace("PORT", str(HTTP_PORT)).replace("DELAY", str(delay_s))
     labels = {"app": name}
-    return [
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        # perl exits at once on SIGTERM; nothing to drain.
-                        "terminationGracePeriodSeconds": 1,
-                        "containers": [
-                            {
-                                "name": "app",
-                                "image": ECHO_IMAGE,  # carries perl-base (Debian rootfs)
-                                "imagePullPolicy": "Never",
-                                "command": ["perl", "-e", script],
-                                "ports": [{"name": "http", "containerPort": HTTP_PORT}],
-                                "readinessProbe": {"tcpSocket": {"port": HTTP_PORT}, "periodSeconds": 1},
-                            }
-                        ],
-                    },
-                },
-            },
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "selector": labels,
-                "ports": [
-                    {
-                        "name": "http",
-                        "port": SERVICE_HTTP_PORT,
-                        "targetPort": HTTP_PORT,
-                        "appProtocol": "http",
-                    }
-                ],
-            },
-        },
-    ]
+    container = {
+        "name": "app",
+        "image": ECHO_IMAGE,  # carries perl-base (Debian rootfs)
+        "imagePullPolicy": "Never",
+        "command": ["perl", "-e", script],
+        "ports": [{"name": "http", "containerPort": HTTP_PORT}],
+        "readinessProbe": {"tcpSocket": {"port": HTTP_PORT}, "periodSeconds": 1},
+    }
+    port = {"name": "http", "port": SERVICE_HTTP_PORT, "targetPort": HTTP_PORT, "appProtocol": "http"}
+    # perl exits at once on SIGTERM; nothing to drain (the builder's 1 s grace).
+    return [deployment(name, labels, [container]), service(name, labels, [port])]
 
 
 # ---- M12 consistent hashing ---------------------------------------------------------------
