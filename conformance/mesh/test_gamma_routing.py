@@ -13,6 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -184,30 +185,36 @@ def test_gamma_m11_mirror_fraction(mesh_env: MeshEnv, gamma: str) -> None:
     if reason := unsupported(mesh_env, Feature.GAMMA, Feature.MIRRORING):
         pytest.skip(reason)
     ns, route = mesh_env.namespace, "HTTPRoute server-mirror"
-    with routing(mesh_env, [weighted_http_route("server", {"v1": 100, "v2": 0})]):
-        converge_batches_timed(
-            mesh_env, URL, versions_are(["v1"]), what="baseline: HTTPRoute v1 only, no mirror"
-        )
+
+    # Baseline: the same route mirroring 0 %; the change under test is only its percentage (a
+    # second HTTPRoute on the same parent would conflict with it, and the older one would win).
+    def mirror(percent: int) -> dict[str, Any]:
+        return mirror_http_route("server", version="v1", mirror_service="server-v2", percent=percent)
+
+    with routing(mesh_env, [mirror(0)]):
+        converge_batches_timed(mesh_env, URL, versions_are(["v1"]), what="baseline: HTTPRoute v1, mirror 0 %")
         marker = uuid.uuid4().hex
         send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=20)
-        assert echo_copies(mesh_env, V2, marker) == 0, "baseline: v2 must receive nothing before the mirror"
-        mirror = mirror_http_route("server", version="v1", mirror_service="server-v2", percent=MIRROR_PERCENT)
-        with routing(mesh_env, [mirror]):
-            attach_json(
-                "M6_convergence_seconds", converge_mirror(mesh_env, lambda m: echo_copies(mesh_env, V2, m))
-            )
-            marker = uuid.uuid4().hex
-            b = send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=MIRROR_N,
-                     request_timeout=SAMPLE_TIMEOUT)  # fmt: skip
-            # The primary answers every request, from v1 only: the mirror never shows to the client.
-            assert not b.failure and b.codes == {"200": MIRROR_N} and set(b.versions) == {"v1"}, (
-                dict(b.codes), dict(b.versions), b.failure,
-            )  # fmt: skip
-            k = settled_count(lambda: echo_copies(mesh_env, V2, marker), MIRROR_N)
-            attach_json("GAMMA M11 mirrored copies", {"k": k, "n": MIRROR_N, "p": MIRROR_PERCENT / 100})
-            attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-mirror"))
-            assert_no_violations(
-                fraction_violations(
-                    "M11", "mirrored fraction", k, MIRROR_N, MIRROR_PERCENT / 100, route=route
-                )
-            )
+        assert echo_copies(mesh_env, V2, marker) == 0, "baseline: v2 must receive nothing at 0 %"
+        apply_manifests(mesh_env.api, [mirror(MIRROR_PERCENT)], namespace=ns, run_id=mesh_env.run_id)
+        attach_json(
+            "M6_convergence_seconds", converge_mirror(mesh_env, lambda m: echo_copies(mesh_env, V2, m))
+        )
+        marker = uuid.uuid4().hex
+        b = send(
+            mesh_env.api,
+            ns,
+            mesh_env.client,
+            marked_url(marker),
+            count=MIRROR_N,
+            request_timeout=SAMPLE_TIMEOUT,
+        )
+        # The primary answers every request, from v1 only: the mirror never shows to the client.
+        assert not b.failure and b.codes == {"200": MIRROR_N} and set(b.versions) == {"v1"}, (
+            dict(b.codes), dict(b.versions), b.failure,
+        )  # fmt: skip
+        k = settled_count(lambda: echo_copies(mesh_env, V2, marker), MIRROR_N)
+        attach_json("GAMMA M11 mirrored copies", {"k": k, "n": MIRROR_N, "p": MIRROR_PERCENT / 100})
+        attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-mirror"))
+        p = MIRROR_PERCENT / 100
+        assert_no_violations(fraction_violations("M11", "mirrored fraction", k, MIRROR_N, p, route=route))
