@@ -15,18 +15,16 @@ What it is not: it does not know about any particular mesh; the caller names the
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
+from kubernetes.client import ApiClient, AppsV1Api
 
 from meshcert.errors import FaultError
 from meshcert.faults.restore import restoring
-from meshcert.invariants.convergence import Observation, converge
 from meshcert.kube.client import call
-from meshcert.kube.waits import wait_for_deployment_available
+from meshcert.kube.waits import wait_for_deployment_available, wait_for_no_pods
 from meshcert.runs import FaultRecord, RunStore
 
 #: Pods of a scaled-down Deployment terminate within their grace period (istiod: 30 s by
@@ -62,21 +60,6 @@ def scale(api: ApiClient, namespace: str, name: str, replicas: int) -> None:
     apps = AppsV1Api(api)
     call(f"scale deployment {namespace}/{name} to {replicas}", apps.patch_namespaced_deployment_scale,
          name, namespace, body)  # fmt: skip
-
-
-def wait_for_no_pods(api: ApiClient, namespace: str, selector: str, *, timeout: float) -> float:
-    """Seconds until no pod (not even a terminating one) matches ``selector``."""
-    core = CoreV1Api(api)
-
-    def probe() -> Observation[list[str]]:
-        pods = call(f"list pods {selector} in {namespace}", core.list_namespaced_pod, namespace,
-                    label_selector=selector).items  # fmt: skip
-        names = sorted(p.metadata.name for p in pods if p.metadata and p.metadata.name)
-        return Observation(not names, names, f"still present: {names}" if names else "")
-
-    start = time.monotonic()
-    converge(probe, what=f"no pods {selector} in {namespace}", timeout=timeout, consecutive=1)
-    return time.monotonic() - start
 
 
 @contextlib.contextmanager

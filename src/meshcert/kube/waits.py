@@ -21,6 +21,7 @@ The state judgements (``*_state`` functions) are pure, so they are unit-tested w
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -374,3 +375,18 @@ def wait_for_endpoints(
 
     what = f"endpoints of Service {namespace}/{service} to equal {sorted(want)}"
     return _poll(what, probe, timeout=timeout, consecutive=consecutive, interval=interval)
+
+
+def wait_for_no_pods(api: ApiClient, namespace: str, selector: str, *, timeout: float) -> float:
+    """Seconds until no pod (not even a terminating one) matches ``selector``."""
+    core = CoreV1Api(api)
+
+    def probe() -> Observation[list[str]]:
+        pods = call(f"list pods {selector} in {namespace}", core.list_namespaced_pod, namespace,
+                    label_selector=selector).items  # fmt: skip
+        names = sorted(p.metadata.name for p in pods if p.metadata and p.metadata.name)
+        return Observation(not names, names, f"still present: {names}" if names else "")
+
+    start = time.monotonic()
+    converge(probe, what=f"no pods {selector} in {namespace}", timeout=timeout, consecutive=1)
+    return time.monotonic() - start

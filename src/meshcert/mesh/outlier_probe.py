@@ -16,11 +16,10 @@ from typing import Any
 from kubernetes.client import AppsV1Api
 
 from meshcert.errors import MeshError
-from meshcert.faults.scale import wait_for_no_pods
 from meshcert.invariants.convergence import Converged, Observation, converge
 from meshcert.kube.apply import apply_manifests
 from meshcert.kube.client import call
-from meshcert.kube.waits import wait_for_pods_ready
+from meshcert.kube.waits import wait_for_no_pods, wait_for_pods_ready
 from meshcert.mesh.echo import pod_names
 from meshcert.mesh.envoy_stats import parse_stats
 from meshcert.mesh.outlier import (
