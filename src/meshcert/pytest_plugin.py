@@ -24,10 +24,11 @@ from kubernetes.client import ApiClient
 
 from meshcert.cluster.base import Capability, Cluster, ClusterInfo
 from meshcert.cluster.factory import make_cluster
-from meshcert.errors import ConfigError, MeshcertError
+from meshcert.errors import ConfigError, MeshcertError, WaitTimeout
 from meshcert.kube.client import new_api_client
 from meshcert.kube.forensics import collect_forensics
 from meshcert.kube.namespaces import NamespaceFactory
+from meshcert.lanes import EXCLUSIVE, exclusive_last, parse_done_files, wait_for_lanes_done
 from meshcert.runid import new_run_id
 from meshcert.runs import RunStore
 from meshcert.settings import Provider, Settings, load_settings
@@ -79,6 +80,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="keep the namespace of a failed test for debugging",
     )
     group.addoption("--kind-config", dest="meshcert_kind_config", default=None, help="kind cluster config")
+    group.addoption(
+        "--exclusive-after",
+        dest="meshcert_exclusive_after",
+        default="",
+        metavar="FILE[,FILE...]",
+        help="run tests marked exclusive last, once every FILE exists (other lanes write them when done)",
+    )
 
 
 def settings_from_options(config: pytest.Config) -> Settings:
@@ -152,6 +160,7 @@ class MeshcertSession:
     _api: ApiClient | None = None
     _namespaces: NamespaceFactory | None = None
     kept: list[str] = field(default_factory=list)
+    lanes_done: bool = False
 
     def progress(self, message: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -236,8 +245,30 @@ def skip_reason(info: ClusterInfo, missing: list[tuple[str, Capability]]) -> str
     return f"{info.provider} cluster {info.name} lacks capability {caps}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.option.meshcert_exclusive_after:
+        exclusive_last(items)
+
+
+def _wait_for_other_lanes(item: pytest.Item) -> None:
+    """Before the first exclusive test of a lane run with --exclusive-after: the other lanes end."""
+    session = _session(item.config)
+    value = item.config.option.meshcert_exclusive_after
+    if not value or session.lanes_done or item.get_closest_marker(EXCLUSIVE) is None:
+        return
+    files = parse_done_files(value)
+    session.progress(f"exclusive tests wait for the other lanes: {', '.join(map(str, files))}")
+    try:
+        waited = wait_for_lanes_done(files)
+    except WaitTimeout as e:
+        pytest.fail(str(e), pytrace=False)
+    session.lanes_done = True
+    session.progress(f"other lanes done after {waited:.0f} s; exclusive tests run alone now")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    _wait_for_other_lanes(item)
     if not any(m.name in MARKER_CAPABILITIES for m in item.iter_markers()):
         return
     info = _session(item.config).cluster_info()
