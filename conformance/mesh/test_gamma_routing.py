@@ -27,6 +27,7 @@ from meshcert.mesh.checks import (
     split_violations,
     table_summary,
     table_violations,
+    untagged_baseline,
     versions_are,
 )
 from meshcert.mesh.echo import GRPC_PORT, send
@@ -42,14 +43,13 @@ from meshcert.mesh.gamma import (
     weighted_grpc_route,
     weighted_http_route,
 )
-from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER
+from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES
 from meshcert.mesh.mirroring import converge_mirror, echo_copies, marked_url, settled_count
 from meshcert.mesh.probe import (
     SAMPLE_TIMEOUT,
     Results,
     converge_batches_timed,
     converge_requests,
-    send_requests,
     unsupported,
 )
 from meshcert.mesh.suite import MeshEnv, routing
@@ -142,9 +142,7 @@ def test_gamma_m3_matching_precedence(mesh_env: MeshEnv, gamma: str) -> None:
     if reason := unsupported(mesh_env, Feature.GAMMA):
         pytest.skip(reason)
     ns = mesh_env.namespace
-    base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
-    tagged = [x for xs in base for x in xs if x.code != "200" or x.request_header(RULE_HEADER)]
-    assert not tagged, f"pre-change baseline: every probe 200 and untagged, got {tagged[:3]}"
+    converge_requests(mesh_env, PROBES, untagged_baseline, what="baseline: every probe 200, untagged")
     with routing(mesh_env, [matching_http_route("server", PRECEDENCE_RULES)]):
         conv = converge_requests(mesh_env, PROBES, _table(None), what="HTTPRoute rule table (no default)")
         attach_json("M6_convergence_seconds", conv.bounds.report())
@@ -161,8 +159,7 @@ def test_gamma_m4_header_rewrite_redirect(mesh_env: MeshEnv, gamma: str) -> None
     if reason := unsupported(mesh_env, Feature.GAMMA):
         pytest.skip(reason)
     ns, route = mesh_env.namespace, "HTTPRoute server-filters"
-    base = send_requests(mesh_env.api, ns, mesh_env.client, FILTER_PROBES)
-    assert not (wrong := baseline_violations(base)), f"pre-change baseline: {wrong}"
+    converge_requests(mesh_env, FILTER_PROBES, baseline_violations, what="baseline: no filter")
     http_route = filter_http_route("server", FILTERS)
     with routing(mesh_env, [http_route]):
         conv = converge_requests(

@@ -16,14 +16,13 @@ import pytest
 from meshcert.conformance_support import attach_json
 from meshcert.invariants.violations import Violation
 from meshcert.mesh.adapter import Feature
-from meshcert.mesh.checks import table_summary, table_violations
+from meshcert.mesh.checks import table_summary, table_violations, untagged_baseline
 from meshcert.mesh.matching import (
     PRECEDENCE_PROBES,
     PRECEDENCE_RULES,
-    RULE_HEADER,
     virtual_service,
 )
-from meshcert.mesh.probe import Results, converge_requests, send_requests, unsupported
+from meshcert.mesh.probe import Results, converge_requests, unsupported
 from meshcert.mesh.routing import subsets_rule
 from meshcert.mesh.suite import MeshEnv, routing
 
@@ -44,9 +43,7 @@ def test_m3_matching_precedence_and_default(mesh_env: MeshEnv) -> None:
     if reason := unsupported(mesh_env, Feature.HTTP):
         pytest.skip(reason)
     ns = mesh_env.namespace
-    base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
-    untagged = [x for xs in base for x in xs if x.code != "200" or x.request_header(RULE_HEADER)]
-    assert not untagged, f"pre-change baseline: every probe 200 and untagged, got {untagged[:3]}"
+    converge_requests(mesh_env, PROBES, untagged_baseline, what="baseline: every probe 200, untagged")
     dr = subsets_rule("server", ns, ["v1", "v2"])
     with routing(mesh_env, [dr, virtual_service("server", ns, PRECEDENCE_RULES)]):
         conv = converge_requests(mesh_env, PROBES, table_check(None), what="M3 rule table (no default)")

@@ -15,14 +15,13 @@ from meshcert.conformance_support import attach_json
 from meshcert.errors import InvariantViolation
 from meshcert.invariants.violations import assert_no_violations
 from meshcert.mesh.adapter import Feature
-from meshcert.mesh.checks import split_violations, table_violations, versions_are
+from meshcert.mesh.checks import split_violations, table_violations, untagged_baseline, versions_are
 from meshcert.mesh.echo import send
-from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, RULE_HEADER, virtual_service
+from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, virtual_service
 from meshcert.mesh.probe import (
     SAMPLE_TIMEOUT,
     converge_batches_timed,
     converge_requests,
-    send_requests,
     unsupported,
 )
 from meshcert.mesh.routing import subsets_rule, weighted_route
@@ -75,9 +74,7 @@ def test_proof_m3_wrong_subset_detected(mesh_env: MeshEnv) -> None:
         pytest.skip(reason)
     ns = mesh_env.namespace
     route = "VirtualService server"
-    base = send_requests(mesh_env.api, ns, mesh_env.client, PROBES)
-    tagged = [x for xs in base for x in xs if x.code != "200" or x.request_header(RULE_HEADER)]
-    assert not tagged, f"pre-change baseline: every probe 200 and untagged, got {tagged[:3]}"
+    converge_requests(mesh_env, PROBES, untagged_baseline, what="baseline: every probe 200, untagged")
     with routing(
         mesh_env, [subsets_rule("server", ns, ["v1", "v2"]), virtual_service("server", ns, WRONG_RULES)]
     ):

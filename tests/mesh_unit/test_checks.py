@@ -20,6 +20,7 @@ from meshcert.mesh.checks import (
     rewrite_violations,
     same_location,
     split_violations,
+    untagged_baseline,
 )
 from meshcert.mesh.echo import Exchange
 from meshcert.mesh.matching import RULE_HEADER, Expected
@@ -163,3 +164,12 @@ def test_location_equal_up_to_the_default_port_only() -> None:
     loc = (("Location", "http://server:80/moved"),)
     assert redirect_violations(Exchange(0, code="301", response_headers=loc), code="301",
                                location="http://server/moved", route="r") == []  # fmt: skip
+
+
+def test_untagged_baseline_reports_failures_and_tagged_probes() -> None:
+    ok = Exchange(0, code="200", version="v1")
+    tagged = Exchange(1, code="200", version="v2", request_headers=((RULE_HEADER, "exact"),))
+    failed = Exchange(2, code="503")
+    assert untagged_baseline([[ok, ok]]) == []
+    found = untagged_baseline([[ok, tagged], [failed]])
+    assert len(found) == 2 and all(str(v).startswith("[M6] baseline: ") for v in found)

@@ -148,6 +148,13 @@ def table_violations(
     return matching_violations(cases, route=route)
 
 
+def untagged_baseline(results: Sequence[Sequence[Exchange]]) -> list[Violation]:
+    """Before a rule table is applied: every probe answered 200 and no rule tagged it (the
+    pre-change baseline M3 and its variants converge to)."""
+    return [Violation("M6", None, f"baseline: {_describe(x)}") for xs in results for x in xs
+            if x.code != "200" or x.request_header(RULE_HEADER)]  # fmt: skip
+
+
 def table_summary(probes: Sequence[EchoRequest], results: Sequence[Sequence[Exchange]]) -> dict[str, str]:
     """Probe → the distinct "rule/version/code" answers it got (for the report)."""
     return {

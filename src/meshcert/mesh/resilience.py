@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -186,6 +186,25 @@ def wait_for_retries_active(
 ) -> Converged[int]:
     """M6 for a retry policy: poll with one always-failing request (``url`` must make the backend
     answer 503, e.g. ``?codes=503:1``) until the backends log ``1 + attempts`` attempts for it."""
+    return wait_for_attempts(
+        api, namespace, client, url, backend_selector=backend_selector, timeout=timeout,
+        accept=lambda seen: seen == 1 + attempts, what=f"retry policy ({attempts} retries) in effect",
+    )  # fmt: skip
+
+
+def wait_for_attempts(
+    api: ApiClient,
+    namespace: str,
+    client: str,
+    url: str,
+    *,
+    backend_selector: str,
+    accept: Callable[[int], bool],
+    what: str,
+    timeout: float,
+) -> Converged[int]:
+    """Poll with one always-failing request until ``accept`` takes the number of attempts the
+    backends logged for it (e.g. "anything but 1 + N" once a retry policy was removed)."""
     sep = "&" if "?" in url else "?"
 
     def probe() -> Observation[int]:
@@ -193,11 +212,9 @@ def wait_for_retries_active(
         send(api, namespace, client, f"{url}{sep}m={marker}", count=1)
         seen = max((len(v) for v in backend_attempt_log(api, namespace, backend_selector, marker).values()),
                    default=0)  # fmt: skip
-        return Observation(seen == 1 + attempts, seen, f"{seen} attempts, want {1 + attempts}")
+        return Observation(accept(seen), seen, f"{seen} attempts")
 
-    return converge(
-        probe, what=f"retry policy ({attempts} retries) in effect", timeout=timeout, consecutive=1
-    )
+    return converge(probe, what=what, timeout=timeout, consecutive=1)
 
 
 # ---- steady load -------------------------------------------------------------------------
