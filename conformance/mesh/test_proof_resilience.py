@@ -2,7 +2,7 @@
 route on the real mesh, and the M8 checker M8 itself uses reports it with a readable diff.
 
 The realistic mistake is a VirtualService whose ``retries`` block was dropped: the mesh then
-applies whatever its default is (on this build a failing request reaches the backends once), not
+applies whatever its default is (Istio documents 2 retries; the test reads what really happens), not
 the 1 + 3 attempts the intended policy asks for. The test passes when that is *detected*, with
 the attempts the data plane really made in the message.
 """
