@@ -3,9 +3,10 @@ reaches the backends exactly 1+N times; with failure rate p, success is at least
 perTryTimeout cuts every attempt at about its value, so a backend slower than it is tried 1+N
 times and the request ends after about (1+N)·perTryTimeout.
 
-N is 3, not 2: Istio's default retry policy (no VirtualService) already retries a 503 twice, so
-with N = 2 a mesh that ignored our route would pass. Retries under injected connection resets
-are in test_chaos_mesh_m8_reset.py."""
+N is 3, not 2: Istio documents a default policy of 2 retries, so with N = 2 a mesh that ignored
+our route could still pass. (Measured on this build, a route without a retries block gets a 503
+tried once: test_proof_resilience.py.) Retries under injected connection resets are in
+test_chaos_mesh_m8_reset.py."""
 
 from __future__ import annotations
 
