@@ -10,7 +10,6 @@ first: only the mesh's own precedence sorting can satisfy the oracle.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -44,7 +43,7 @@ from meshcert.mesh.gamma import (
     weighted_http_route,
 )
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES
-from meshcert.mesh.mirroring import converge_mirror, echo_copies, marked_url, settled_count
+from meshcert.mesh.mirroring import converge_mirror, echo_copies, mirrored_batch
 from meshcert.mesh.probe import (
     SAMPLE_TIMEOUT,
     Results,
@@ -185,33 +184,24 @@ def test_gamma_m11_mirror_fraction(mesh_env: MeshEnv, gamma: str) -> None:
 
     # Baseline: the same route mirroring 0 %; the change under test is only its percentage (a
     # second HTTPRoute on the same parent would conflict with it, and the older one would win).
+    def v2_copies(marker: str) -> int:
+        return echo_copies(mesh_env, V2, marker)
+
     def mirror(percent: int) -> dict[str, Any]:
         return mirror_http_route("server", version="v1", mirror_service="server-v2", percent=percent)
 
     with routing(mesh_env, [mirror(0)]):
         converge_batches_timed(mesh_env, URL, versions_are(["v1"]), what="baseline: HTTPRoute v1, mirror 0 %")
-        marker = uuid.uuid4().hex
-        send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=20)
-        assert echo_copies(mesh_env, V2, marker) == 0, "baseline: v2 must receive nothing at 0 %"
+        _, k = mirrored_batch(mesh_env, v2_copies, count=20)
+        assert k == 0, "baseline: v2 must receive nothing at 0 %"
         apply_manifests(mesh_env.api, [mirror(MIRROR_PERCENT)], namespace=ns, run_id=mesh_env.run_id)
-        attach_json(
-            "M6_convergence_seconds", converge_mirror(mesh_env, lambda m: echo_copies(mesh_env, V2, m))
-        )
-        marker = uuid.uuid4().hex
-        b = send(
-            mesh_env.api,
-            ns,
-            mesh_env.client,
-            marked_url(marker),
-            count=MIRROR_N,
-            request_timeout=SAMPLE_TIMEOUT,
-        )
+        attach_json("M6_convergence_seconds", converge_mirror(mesh_env, v2_copies))
+        b, k = mirrored_batch(mesh_env, v2_copies, count=MIRROR_N, request_timeout=SAMPLE_TIMEOUT)
         # The primary answers every request, from v1 only: the mirror never shows to the client.
         assert not b.failure and b.codes == {"200": MIRROR_N} and set(b.versions) == {"v1"}, (
             dict(b.codes), dict(b.versions), b.failure,
         )  # fmt: skip
-        k = settled_count(lambda: echo_copies(mesh_env, V2, marker), MIRROR_N)
-        attach_json("GAMMA M11 mirrored copies", {"k": k, "n": MIRROR_N, "p": MIRROR_PERCENT / 100})
-        attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-mirror"))
         p = MIRROR_PERCENT / 100
+        attach_json("GAMMA M11 mirrored copies", {"k": k, "n": MIRROR_N, "p": p})
+        attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-mirror"))
         assert_no_violations(fraction_violations("M11", "mirrored fraction", k, MIRROR_N, p, route=route))

@@ -4,7 +4,6 @@ answers (status, version, latency)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +16,7 @@ from meshcert.kube.waits import wait_for_pods_ready
 from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import CONFIDENCE, fraction_violations, versions_are
 from meshcert.mesh.echo import send
-from meshcert.mesh.mirroring import converge_mirror, echo_copies, marked_url, settled_count, sink_copies
+from meshcert.mesh.mirroring import converge_mirror, echo_copies, mirrored_batch, sink_copies
 from meshcert.mesh.probe import SAMPLE_TIMEOUT, unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import (
@@ -44,6 +43,10 @@ def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
     if reason := unsupported(mesh_env, Feature.MIRRORING):
         pytest.skip(reason)
     ns = mesh_env.namespace
+
+    def v2_copies(marker: str) -> int:
+        return echo_copies(mesh_env, V2, marker)
+
     with routing(
         mesh_env,
         [subsets_rule("server", ns, ["v1", "v2"]), weighted_route("server", ns, {"v1": 100, "v2": 0})],
@@ -51,26 +54,21 @@ def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
         converge_batches(
             mesh_env, "http://server/", versions_are(["v1"]), what="baseline: v1 only, no mirror"
         )
-        marker = uuid.uuid4().hex
-        send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=20)
-        assert echo_copies(mesh_env, V2, marker) == 0, "baseline: v2 must receive nothing before the mirror"
+        _, k = mirrored_batch(mesh_env, v2_copies, count=20)
+        assert k == 0, "baseline: v2 must receive nothing before the mirror"
         mirror = mirror_route(
             "server", ns, subset="v1", mirror_host="server", mirror_subset="v2", percent=PERCENT
         )
         with routing(mesh_env, [mirror]):
             attach_json(
                 "M6_convergence_seconds",
-                converge_mirror(mesh_env, lambda m: echo_copies(mesh_env, V2, m)),
+                converge_mirror(mesh_env, v2_copies),
             )
-            marker = uuid.uuid4().hex
-            b = send(
-                mesh_env.api, ns, mesh_env.client, marked_url(marker), count=N, request_timeout=SAMPLE_TIMEOUT
-            )
+            b, k = mirrored_batch(mesh_env, v2_copies, count=N, request_timeout=SAMPLE_TIMEOUT)
             assert not b.failure and b.codes == {"200": N} and set(b.versions) == {"v1"}, (
                 dict(b.codes),
                 b.versions,
             )
-            k = settled_count(lambda: echo_copies(mesh_env, V2, marker), N)
             attach_json(
                 "M11 mirrored copies",
                 {"k": k, "n": N, "p": PERCENT / 100, "ci": str(wilson_interval(k, N, confidence=CONFIDENCE))},
@@ -94,34 +92,28 @@ def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) 
     if reason := unsupported(mesh_env, Feature.MIRRORING):
         pytest.skip(reason)
     ns = mesh_env.namespace
+
+    def at_sink(marker: str) -> int:
+        return sink_copies(mesh_env, marker)
+
     fast = send(mesh_env.api, ns, mesh_env.client, f"http://{sink}/", count=2)
     slow = send(mesh_env.api, ns, mesh_env.client, f"http://{sink}/slow", count=1, request_timeout=10)
     assert fast.codes == {"500": 2}, (
         f"the sink must fail when called directly: {dict(fast.codes)} {fast.failure}"
     )
     assert slow.codes == {"500": 1} and slow.responses[0].latency >= SINK_DELAY, slow.responses
-    marker = uuid.uuid4().hex
-    send(mesh_env.api, ns, mesh_env.client, marked_url(marker), count=5)
-    assert sink_copies(mesh_env, marker) == 0, "baseline: the sink must receive nothing before the mirror"
+    _, k = mirrored_batch(mesh_env, at_sink, count=5)
+    assert k == 0, "baseline: the sink must receive nothing before the mirror"
     dr = subsets_rule("server", ns, ["v1", "v2"])
     with routing(mesh_env, [dr, mirror_route("server", ns, subset="v1", mirror_host=sink, percent=100)]):
         attach_json(
             "M6_convergence_seconds",
-            converge_mirror(mesh_env, lambda m: sink_copies(mesh_env, m)),
+            converge_mirror(mesh_env, at_sink),
         )
         report = {}
         for path in ("/", "/slow"):
-            marker = uuid.uuid4().hex
-            b = send(
-                mesh_env.api,
-                ns,
-                mesh_env.client,
-                marked_url(marker, path),
-                count=100,
-                request_timeout=SAMPLE_TIMEOUT,
-            )
+            b, k = mirrored_batch(mesh_env, at_sink, count=100, path=path, request_timeout=SAMPLE_TIMEOUT)
             latencies = sorted(r.latency for r in b.responses)
-            k = settled_count(lambda m=marker: sink_copies(mesh_env, m), 100)
             report[path] = {"codes": dict(b.codes), "versions": dict(b.versions), "copies_at_sink": k,
                             "max_latency_s": latencies[-1] if latencies else None}  # fmt: skip
             assert not b.failure and b.codes == {"200": 100}, (

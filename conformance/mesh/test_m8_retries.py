@@ -47,7 +47,7 @@ def test_m8_attempts_counted_at_backend(mesh_env: MeshEnv) -> None:
     assert set(b.codes) == {"503"}, b.codes
     with routing(mesh_env, [retry_route("server", ns, attempts=ATTEMPTS)]):
         conv = wait_for_retries_active(
-            mesh_env.api, ns, mesh_env.client, _url("conv", "503:1"), backend_selector="app=server",
+            mesh_env.api, ns, mesh_env.client, "http://server/?codes=503:1", backend_selector="app=server",
             attempts=ATTEMPTS, timeout=CONVERGENCE_TIMEOUT,
         )  # fmt: skip
         attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ def test_bounds_come_from_the_streaks_first_probe(monkeypatch: pytest.MonkeyPatc
 
     def fake_send(*_: Any, **__: Any) -> EchoBatch:
         v = next(answers)
-        return EchoBatch([Exchange(0, code="200", version=v)], codes=Counter({"200": 1}))
+        return EchoBatch([Exchange(0, code="200", version=v)])
 
     monkeypatch.setattr(probe, "send", fake_send)
     mesh = _Mesh()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 
 from meshcert.errors import ConfigError, InvariantViolation
@@ -60,7 +58,7 @@ def test_cleanup_plural_of_policy_kinds() -> None:
 
 def _batch(*codes: str, failure: str = "") -> EchoBatch:
     responses = [Exchange(i, code=c) for i, c in enumerate(codes)]
-    return EchoBatch(responses, failure, 0.1, Counter(codes))
+    return EchoBatch(responses, failure, 0.1)
 
 
 def test_outcome() -> None:

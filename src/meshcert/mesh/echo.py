@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes.client import ApiClient, CoreV1Api
@@ -84,7 +84,11 @@ class EchoBatch:
     responses: list[Exchange]
     failure: str = ""
     seconds: float = 0.0
-    codes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def codes(self) -> Counter[str]:
+        """Status code → how many responses carried it ("" for TCP answers and errors)."""
+        return Counter(r.code for r in self.responses)
 
     @property
     def versions(self) -> Counter[str]:
@@ -230,7 +234,7 @@ def send(
     seconds = time.monotonic() - start
     responses = parse_exchanges(res.stdout)
     failure = "" if res.ok else (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]
-    return EchoBatch(responses, failure, seconds, Counter(r.code for r in responses))
+    return EchoBatch(responses, failure, seconds)
 
 
 def pod_names(api: ApiClient, namespace: str, selector: str) -> list[str]:

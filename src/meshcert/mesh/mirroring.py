@@ -15,7 +15,7 @@ from collections.abc import Callable
 from kubernetes.client import CoreV1Api
 
 from meshcert.kube.client import call
-from meshcert.mesh.echo import APP_CONTAINER, backend_attempts, pod_names, send
+from meshcert.mesh.echo import APP_CONTAINER, EchoBatch, backend_attempts, pod_names, send
 from meshcert.mesh.probe import timed_converge
 from meshcert.mesh.suite import MeshEnv
 
@@ -57,6 +57,17 @@ def settled_count(count: Callable[[], int], n: int, *, sleep: Callable[[float], 
             return now
         last = now
     return last
+
+
+def mirrored_batch(
+    env: MeshEnv, copies: Callable[[str], int], *, count: int, path: str = "/", request_timeout: float = 5.0
+) -> tuple[EchoBatch, int]:
+    """Send ``count`` requests carrying a fresh marker from the client; return the client's
+    batch and how many copies ``copies`` (marker -> count at the mirror) settled at."""
+    marker = uuid.uuid4().hex
+    batch = send(env.api, env.namespace, env.client, marked_url(marker, path), count=count,
+                 request_timeout=request_timeout)  # fmt: skip
+    return batch, settled_count(lambda: copies(marker), count)
 
 
 def converge_mirror(env: MeshEnv, copies: Callable[[str], int]) -> dict[str, float]:
