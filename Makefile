@@ -68,20 +68,31 @@ LANES := core mesh-a mesh-b
 lane_args = $(if $(filter core,$(1)),$(E2E_CORE),$(if $(filter mesh-a,$(1)),$(E2E_MESH_A),$(E2E_MESH_B)))
 
 # Tests marked `exclusive` (a client paced on a schedule) run last in the core lane and alone:
-# each other lane writes a done file when it ends, and the core lane's first exclusive test waits
-# for all of them (meshcert.lanes), so they get the machine to themselves on a cluster that is up.
+# each other lane writes a done file when it ends, pass or fail (pytest itself, --lane-done; the
+# recipe touches it again for a lane that died first), and the core lane's first exclusive test
+# waits for all of them (meshcert.lanes), so they run alone on a cluster that is already up.
 LANES_DONE := reports/.lanes
 OTHER_LANES := $(filter-out core,$(LANES))
 lane_marks = $(if $(filter core,$(1)),e2e,e2e and not exclusive)
 lane_extra = $(if $(filter core,$(1)),--exclusive-after=$(subst $(eval) ,$(comma),$(foreach l,$(OTHER_LANES),$(LANES_DONE)/$(l))))
 comma := ,
+# A lane that runs longer than this has hung (each took under 20 minutes in CI): it is stopped
+# with SIGTERM (SIGKILL a minute later) so the run fails naming it, well inside CI's 90 minutes.
+# Its cluster stays; `meshcert gc` removes it.
+LANE_TIMEOUT := 45m
 
+# Each lane: its output prefixed with its name, and one line when it ends (exit status, seconds).
+# `|| rc=$$?` keeps a failing lane's pipeline from ending the subshell under `set -e` before it
+# touches its done file and reports.
 e2e: venv
 	@rm -rf $(LANES_DONE) && mkdir -p $(LANES_DONE)
 	@echo ">> e2e in $(words $(LANES)) lanes:$(foreach l,$(LANES), [$(l)] $(call lane_args,$(l)) |) then, in [core], the exclusive tests alone"
-	@pids=""; $(foreach l,$(LANES),( $(VENV)/bin/pytest $(call lane_args,$(l)) -m '$(call lane_marks,$(l))' \
-	    $(call lane_extra,$(l)) $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[$(l)] /'; rc=$${PIPESTATUS[0]}; \
-	    touch $(LANES_DONE)/$(l); exit $$rc ) & pids="$$pids $(l):$$!";) \
+	@pids=""; $(foreach l,$(LANES),( rc=0; start=$$SECONDS; \
+	    timeout --kill-after=60 $(LANE_TIMEOUT) $(VENV)/bin/pytest $(call lane_args,$(l)) -m '$(call lane_marks,$(l))' \
+	    --lane-done=$(LANES_DONE)/$(l) $(call lane_extra,$(l)) $(PYTEST_ARGS) 2>&1 | sed -u 's/^/[$(l)] /' || rc=$$?; \
+	    touch $(LANES_DONE)/$(l); \
+	    echo ">> [$(l)] lane ended at $$(date +%T): exit $$rc after $$((SECONDS - start)) s$$([ $$rc = 124 ] && echo ', stopped by the $(LANE_TIMEOUT) lane timeout')"; \
+	    exit $$rc ) & pids="$$pids $(l):$$!";) \
 	failed=""; for p in $$pids; do wait $${p#*:} || failed="$$failed $${p%%:*}"; done; \
 	if [ -z "$$failed" ]; then echo ">> e2e: every lane passed"; else echo ">> e2e: failed lane(s):$$failed"; exit 1; fi
 

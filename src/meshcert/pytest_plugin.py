@@ -22,13 +22,14 @@ from pathlib import Path
 import pytest
 from kubernetes.client import ApiClient
 
+from meshcert import lanes
 from meshcert.cluster.base import Capability, Cluster, ClusterInfo
 from meshcert.cluster.factory import make_cluster
 from meshcert.errors import ConfigError, MeshcertError, WaitTimeout
 from meshcert.kube.client import new_api_client
 from meshcert.kube.forensics import collect_forensics
 from meshcert.kube.namespaces import NamespaceFactory
-from meshcert.lanes import EXCLUSIVE, exclusive_last, parse_done_files, wait_for_lanes_done
+from meshcert.lanes import EXCLUSIVE, exclusive_last, parse_done_files, wait_for_lanes_done, write_lane_done
 from meshcert.runid import new_run_id
 from meshcert.runs import RunStore
 from meshcert.settings import Provider, Settings, load_settings
@@ -87,6 +88,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE[,FILE...]",
         help="run tests marked exclusive last, once every FILE exists (other lanes write them when done)",
     )
+    group.addoption(
+        "--lane-done",
+        dest="meshcert_lane_done",
+        default="",
+        metavar="FILE",
+        help="write FILE when this session ends, pass or fail, after its cluster is down",
+    )
 
 
 def settings_from_options(config: pytest.Config) -> Settings:
@@ -141,10 +149,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION] = MeshcertSession(settings=settings, config=config)
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    meshcert = session.config.stash.get(_SESSION, None)
+    if meshcert is not None:
+        meshcert.exitstatus = int(exitstatus)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION, None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    finally:
+        if config.option.meshcert_lane_done:
+            write_lane_done(Path(config.option.meshcert_lane_done), exitstatus=session.exitstatus)
 
 
 @dataclass
@@ -160,7 +179,12 @@ class MeshcertSession:
     _api: ApiClient | None = None
     _namespaces: NamespaceFactory | None = None
     kept: list[str] = field(default_factory=list)
-    lanes_done: bool = False
+    #: None until the first exclusive test has waited for the other lanes: then "" (they ended)
+    #: or why they did not (every later exclusive test fails with it instead of waiting again).
+    lanes_wait: str | None = None
+    #: pytest's exit status, written to the --lane-done file (the internal-error status until
+    #: the session finishes, so a lane that crashed in between is not taken for a pass).
+    exitstatus: int = int(pytest.ExitCode.INTERNAL_ERROR)
 
     def progress(self, message: str) -> None:
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
@@ -254,16 +278,20 @@ def _wait_for_other_lanes(item: pytest.Item) -> None:
     """Before the first exclusive test of a lane run with --exclusive-after: the other lanes end."""
     session = _session(item.config)
     value = item.config.option.meshcert_exclusive_after
-    if not value or session.lanes_done or item.get_closest_marker(EXCLUSIVE) is None:
+    if not value or item.get_closest_marker(EXCLUSIVE) is None:
         return
-    files = parse_done_files(value)
-    session.progress(f"exclusive tests wait for the other lanes: {', '.join(map(str, files))}")
-    try:
-        waited = wait_for_lanes_done(files)
-    except WaitTimeout as e:
-        pytest.fail(str(e), pytrace=False)
-    session.lanes_done = True
-    session.progress(f"other lanes done after {waited:.0f} s; exclusive tests run alone now")
+    if session.lanes_wait is None:
+        files = parse_done_files(value)
+        session.progress(f"exclusive tests wait for the other lanes: {', '.join(map(str, files))}")
+        try:
+            waited = wait_for_lanes_done(files, timeout=lanes.LANES_TIMEOUT)  # read now: tests shorten it
+        except WaitTimeout as e:
+            session.lanes_wait = str(e)
+        else:
+            session.lanes_wait = ""
+            session.progress(f"other lanes done after {waited:.0f} s; exclusive tests run alone now")
+    if session.lanes_wait:
+        pytest.fail(session.lanes_wait, pytrace=False)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from meshcert import lanes
 from meshcert.errors import WaitTimeout
 from meshcert.lanes import POLL, exclusive_last, parse_done_files, wait_for_lanes_done
 
@@ -96,3 +97,42 @@ def test_without_the_option_order_is_untouched(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("-v", *NO_ALLURE)
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*test_paced PASSED*", "*test_first PASSED*"])
+
+
+TWO_EXCLUSIVE = """
+import pytest
+
+def test_first():
+    pass
+
+@pytest.mark.exclusive
+def test_paced_a():
+    pass
+
+@pytest.mark.exclusive
+def test_paced_b():
+    pass
+"""
+
+
+def test_a_lane_that_never_ends_fails_every_exclusive_test_after_one_wait(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lanes, "LANES_TIMEOUT", 0.5)
+    pytester.makeini("[pytest]\nmarkers =\n    exclusive: paced\n")
+    pytester.makepyfile(TWO_EXCLUSIVE)
+    result = pytester.runpytest("-v", "-s", *NO_ALLURE, f"--exclusive-after={tmp_path / 'mesh-b'}")
+    result.assert_outcomes(passed=1, errors=2)
+    assert result.stdout.str().count("exclusive tests wait for the other lanes") == 1  # one wait, not two
+    result.stdout.fnmatch_lines(["*ERROR at setup of test_paced_b*", "*not done: */mesh-b"])
+
+
+@pytest.mark.parametrize(("body", "status"), [("pass", 0), ("assert False", 1)])
+def test_the_lane_writes_its_done_file_pass_or_fail(
+    pytester: pytest.Pytester, tmp_path: Path, body: str, status: int
+) -> None:
+    pytester.makepyfile(f"def test_one():\n    {body}\n")
+    done = tmp_path / "lanes" / "mesh-a"
+    result = pytester.runpytest(*NO_ALLURE, f"--lane-done={done}")
+    assert result.ret == status
+    assert done.read_text() == f"exitstatus {status}\n"
