@@ -45,7 +45,6 @@ from meshcert.mesh.gamma import (
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES
 from meshcert.mesh.mirroring import converge_mirror, echo_copies, mirrored_batch
 from meshcert.mesh.probe import (
-    SAMPLE_TIMEOUT,
     Results,
     converge_batches_timed,
     converge_requests,
@@ -86,7 +85,7 @@ def test_gamma_m2_weights(mesh_env: MeshEnv, gamma: str) -> None:
         )
         attach_json("M6_convergence_seconds (weight 100/0)", conv.bounds.report())
         attach_json("HTTPRoute parent conditions", route_conditions(mesh_env.api, ns, "server-weights"))
-        zero = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT)
+        zero = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
         assert_no_violations(
             split_violations(zero.versions, {"v1": 100, "v2": 0}, route="HTTPRoute server-weights")
         )
@@ -99,7 +98,7 @@ def test_gamma_m2_weights(mesh_env: MeshEnv, gamma: str) -> None:
             mesh_env, URL, versions_are(["v1", "v2"]), what="HTTPRoute: 70/30", count=20
         )
         attach_json("M6_convergence_seconds (weight 70/30)", conv.bounds.report())
-        batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT)
+        batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
         assert not batch.failure, batch.failure
         attach_json("GAMMA M2 observed", {"versions": dict(batch.versions), "n": len(batch.responses)})
         assert_no_violations(split_violations(batch.versions, weights, route="HTTPRoute server-weights"))
@@ -123,9 +122,7 @@ def test_gamma_m2_grpc_weights(mesh_env: MeshEnv, gamma: str) -> None:
         conv = converge_batches_timed(mesh_env, GRPC_URL, versions_are(["v1", "v2"]), what="GRPCRoute: 70/30",
                                       count=20)  # fmt: skip
         attach_json("M6_convergence_seconds (gRPC weight 70/30)", conv.bounds.report())
-        batch = send(
-            mesh_env.api, ns, mesh_env.client, GRPC_URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT
-        )
+        batch = send(mesh_env.api, ns, mesh_env.client, GRPC_URL, count=SAMPLES)
         assert not batch.failure, batch.failure
         attach_json("GAMMA gRPC M2 observed", {"versions": dict(batch.versions), "n": len(batch.responses)})
         assert_no_violations(split_violations(batch.versions, weights, route="GRPCRoute server-grpc-weights"))
@@ -196,7 +193,7 @@ def test_gamma_m11_mirror_fraction(mesh_env: MeshEnv, gamma: str) -> None:
         assert k == 0, "baseline: v2 must receive nothing at 0 %"
         apply_manifests(mesh_env.api, [mirror(MIRROR_PERCENT)], namespace=ns, run_id=mesh_env.run_id)
         attach_json("M6_convergence_seconds", converge_mirror(mesh_env, v2_copies))
-        b, k = mirrored_batch(mesh_env, v2_copies, count=MIRROR_N, request_timeout=SAMPLE_TIMEOUT)
+        b, k = mirrored_batch(mesh_env, v2_copies, count=MIRROR_N)
         # The primary answers every request, from v1 only: the mirror never shows to the client.
         assert not b.failure and b.codes == {"200": MIRROR_N} and set(b.versions) == {"v1"}, (
             dict(b.codes), dict(b.versions), b.failure,

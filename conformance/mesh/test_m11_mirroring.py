@@ -17,7 +17,7 @@ from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import CONFIDENCE, fraction_violations, versions_are
 from meshcert.mesh.echo import send
 from meshcert.mesh.mirroring import converge_mirror, echo_copies, mirrored_batch, sink_copies
-from meshcert.mesh.probe import SAMPLE_TIMEOUT, unsupported
+from meshcert.mesh.probe import unsupported
 from meshcert.mesh.routing import subsets_rule, weighted_route
 from meshcert.mesh.suite import (
     WORKLOAD_READY_TIMEOUT,
@@ -64,7 +64,7 @@ def test_m11_mirror_fraction(mesh_env: MeshEnv) -> None:
                 "M6_convergence_seconds",
                 converge_mirror(mesh_env, v2_copies),
             )
-            b, k = mirrored_batch(mesh_env, v2_copies, count=N, request_timeout=SAMPLE_TIMEOUT)
+            b, k = mirrored_batch(mesh_env, v2_copies, count=N)
             assert not b.failure and b.codes == {"200": N} and set(b.versions) == {"v1"}, (
                 dict(b.codes),
                 b.versions,
@@ -112,7 +112,7 @@ def test_m11_failing_mirror_never_affects_primary(mesh_env: MeshEnv, sink: str) 
         )
         report = {}
         for path in ("/", "/slow"):
-            b, k = mirrored_batch(mesh_env, at_sink, count=100, path=path, request_timeout=SAMPLE_TIMEOUT)
+            b, k = mirrored_batch(mesh_env, at_sink, count=100, path=path)
             latencies = sorted(r.latency for r in b.responses)
             report[path] = {"codes": dict(b.codes), "versions": dict(b.versions), "copies_at_sink": k,
                             "max_latency_s": latencies[-1] if latencies else None}  # fmt: skip

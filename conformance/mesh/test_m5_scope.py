@@ -18,7 +18,7 @@ from meshcert.kube.waits import wait_for_pods_ready
 from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import codes_are, versions_are
 from meshcert.mesh.echo import echo_manifests, pod_names, send
-from meshcert.mesh.probe import SAMPLE_TIMEOUT, converge_batches_timed, unsupported
+from meshcert.mesh.probe import converge_batches_timed, unsupported
 from meshcert.mesh.routing import subsets_rule
 from meshcert.mesh.suite import WORKLOAD_READY_TIMEOUT, MeshEnv, routing
 from meshcert.mesh.traffic import consumer_route, fault_route
@@ -41,7 +41,7 @@ def test_m5_route_on_a_never_affects_b(mesh_env: MeshEnv) -> None:
     with routing(mesh_env, [fault_route("server", ns, abort_percent=100)]):
         conv = converge_batches_timed(mesh_env, A, codes_are("503"), what="A aborted with 503")
         attach_json("M6_convergence_seconds", conv.bounds.report())
-        b = send(mesh_env.api, ns, mesh_env.client, B, count=N, request_timeout=SAMPLE_TIMEOUT)
+        b = send(mesh_env.api, ns, mesh_env.client, B, count=N)
         attach_json("M5 B while A aborts", {"n": len(b.responses), "codes": dict(b.codes)})
         assert not b.failure and b.codes == {"200": N}, (
             f"B affected by A's route: {dict(b.codes)} {b.failure}"
@@ -87,7 +87,7 @@ def test_m5_consumer_route_stays_in_its_namespace(mesh_env: MeshEnv, consumer: M
         attach_json("M6_convergence_seconds", conv.bounds.report())
         # The producer namespace's client must still see both versions (P(one version only in
         # 40 balanced requests) = 2 * 0.5^40).
-        own = send(mesh_env.api, ns, mesh_env.client, url, count=40, request_timeout=SAMPLE_TIMEOUT)
+        own = send(mesh_env.api, ns, mesh_env.client, url, count=40)
         attach_json("M5 producer-namespace versions while consumer route active", dict(own.versions))
         assert set(own.versions) == {"v1", "v2"}, f"consumer route leaked: {dict(own.versions)}"
         mesh_env.mesh.assert_config_accepted(ns)

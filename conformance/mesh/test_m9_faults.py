@@ -17,7 +17,7 @@ from meshcert.invariants.violations import assert_no_violations
 from meshcert.mesh.adapter import Feature
 from meshcert.mesh.checks import CONFIDENCE, fraction_violations
 from meshcert.mesh.echo import EchoBatch, send
-from meshcert.mesh.probe import SAMPLE_TIMEOUT, converge_batches_timed, unsupported
+from meshcert.mesh.probe import converge_batches_timed, unsupported
 from meshcert.mesh.suite import MeshEnv, converge_batches, routing
 from meshcert.mesh.traffic import fault_route
 
@@ -69,7 +69,7 @@ def test_m9_abort_fraction(mesh_env: MeshEnv) -> None:
         # P(no 503 in a batch of 20 | 30 %) = 0.7^20 < 0.1 %: a batch shows the fault once active.
         conv = converge_batches_timed(mesh_env, URL, _some("503"), what="aborts observed", count=20)
         attach_json("M6_convergence_seconds", conv.bounds.report())
-        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N, request_timeout=SAMPLE_TIMEOUT)
+        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N)
         assert not b.failure and set(b.codes) <= {"200", "503"}, f"{dict(b.codes)} {b.failure}"
         k, n = b.codes["503"], len(b.responses)
         attach_json(
@@ -130,9 +130,8 @@ def test_m9_scoped_fault_touches_nothing_else(mesh_env: MeshEnv) -> None:
             URL,
             count=N // 2,
             headers=dict([HEADER]),
-            request_timeout=SAMPLE_TIMEOUT,
         )
-        other = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2, request_timeout=SAMPLE_TIMEOUT)
+        other = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2)
         k, n = hit.codes["503"], len(hit.responses)
         ci = str(wilson_interval(k, n, confidence=CONFIDENCE))
         attach_json(

@@ -19,7 +19,6 @@ from meshcert.mesh.checks import split_violations, table_violations, untagged_ba
 from meshcert.mesh.echo import send
 from meshcert.mesh.matching import PRECEDENCE_PROBES, PRECEDENCE_RULES, virtual_service
 from meshcert.mesh.probe import (
-    SAMPLE_TIMEOUT,
     converge_batches_timed,
     converge_requests,
     unsupported,
@@ -55,9 +54,7 @@ def test_proof_m2_swapped_weights_detected(mesh_env: MeshEnv) -> None:
             converge_batches_timed(
                 mesh_env, URL, versions_are(["v1", "v2"]), what="swapped split active", count=20
             )
-            batch = send(
-                mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES, request_timeout=SAMPLE_TIMEOUT
-            )
+            batch = send(mesh_env.api, ns, mesh_env.client, URL, count=SAMPLES)
             assert not batch.failure, batch.failure
             with pytest.raises(InvariantViolation) as err:
                 assert_no_violations(

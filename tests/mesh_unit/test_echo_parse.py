@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from meshcert.mesh.echo import Exchange, echo_manifests, parse_exchanges, parse_go_duration
+from meshcert.mesh.echo import (
+    CLIENT_CONCURRENCY,
+    Exchange,
+    client_deadline,
+    echo_manifests,
+    parse_exchanges,
+    parse_go_duration,
+)
 
 _TWO = """\
 [0] Url=http://server:80/
@@ -78,3 +85,16 @@ def test_bad_duration() -> None:
 
 def test_latency_field_is_parsed() -> None:
     assert parse_exchanges("[0] StatusCode=504\n[0] Latency=1.0021s\n")[0].latency == pytest.approx(1.0021)
+
+
+@pytest.mark.parametrize(
+    ("count", "qps", "deadline"),
+    [
+        (1, 0, 5.0),  # one request: its own timeout
+        (CLIENT_CONCURRENCY, 0, 5.0),  # one wave of concurrent requests
+        (400, 0, 100.0),  # 20 waves: a 5 s set deadline failed 400 requests on a slow CI host
+        (100, 50, 27.0),  # paced: 2 s to issue them, then 5 waves
+    ],
+)
+def test_the_client_deadline_covers_every_wave_of_the_batch(count: int, qps: int, deadline: float) -> None:
+    assert client_deadline(count, request_timeout=5.0, qps=qps) == deadline

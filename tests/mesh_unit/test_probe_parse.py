@@ -62,3 +62,8 @@ def test_request_url_and_label() -> None:
 def test_header_values_with_commas_are_refused() -> None:
     with pytest.raises(MeshError, match="no ','"):
         EchoRequest(headers=(("x-a", "1,2"),)).argv(request_timeout=1)
+
+
+def test_a_run_of_many_requests_gets_a_deadline_for_all_of_them() -> None:
+    argv = EchoRequest("/a", count=40).argv(request_timeout=2)
+    assert "--timeout=4.0s" in argv  # two waves of 20, 2 s each

@@ -12,6 +12,7 @@ What it is not: no load generation (meshcert.load does that); one exec sends a b
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from collections import Counter
@@ -31,6 +32,13 @@ HTTP_PORT, GRPC_PORT, TCP_PORT = 8080, 7070, 9090
 SERVICE_HTTP_PORT = 80
 APP_CONTAINER = "app"
 PROXY_CONTAINER = "istio-proxy"
+
+#: The echo client runs at most this many requests of a set at once, all under one context whose
+#: deadline is its --timeout (maxConcurrencyPerForward in Istio's
+#: pkg/test/echo/server/forwarder/executor.go; util.go applies the timeout to the whole set).
+CLIENT_CONCURRENCY = 20
+#: Seconds of exec set-up (API round trips, container exec start) on top of the client's deadline.
+EXEC_OVERHEAD = 30.0
 
 #: "[3] StatusCode=200" (what the client saw) and "[3 body] Hostname=..." (what the server wrote).
 _LINE = re.compile(r"^\[(\d+)( body)?\] (\w[\w-]*)=(.*)$")
@@ -198,6 +206,20 @@ def parse_exchanges(text: str) -> list[Exchange]:
     ]
 
 
+def client_deadline(count: int, *, request_timeout: float, qps: int = 0) -> float:
+    """The echo client's --timeout for ``count`` requests, each allowed ``request_timeout``.
+
+    The client's --timeout bounds the whole set, not each request: a batch of 400 under a 5 s
+    --timeout fails once the host is slow enough that 400 requests take 5 s (it did, in CI).
+    So the set gets what its slowest schedule needs: issuing at ``qps`` (if paced), then every
+    wave of ``CLIENT_CONCURRENCY`` taking the full per-request time. A single request is then
+    bounded only by the set's deadline; a check of a per-request bound sends batches of one.
+    """
+    waves = math.ceil(count / CLIENT_CONCURRENCY)
+    pacing = count / qps if qps > 0 else 0.0
+    return round(pacing + waves * request_timeout, 3)
+
+
 def send(
     api: ApiClient,
     namespace: str,
@@ -207,6 +229,7 @@ def send(
     count: int = 1,
     headers: dict[str, str] | None = None,
     request_timeout: float = 5.0,
+    deadline: float | None = None,
     qps: int = 0,
     method: str = "",
 ) -> EchoBatch:
@@ -215,22 +238,20 @@ def send(
     The echo client aborts the whole batch on a connection-level error (reset, refused) and
     prints nothing per request; that is returned as ``failure`` with the client's message, and
     callers needing per-request outcomes under such errors send batches of one.
-    ``request_timeout`` is the echo client's ``--timeout``, which bounds per-request time *and*
-    the whole set (the client runs up to 20 requests concurrently under one context with that
-    deadline; pkg/test/echo/server/forwarder doForward): a batch of slow requests needs a
-    timeout covering all of them. The exec deadline covers every request of the batch.
+    ``deadline`` bounds the whole batch (the client's --timeout); by default it is what
+    ``count`` requests of ``request_timeout`` each need (`client_deadline`). A caller with a
+    wall-clock budget of its own (steady load for N seconds) passes it instead.
     ``method`` (HTTP only) overrides the client's GET, e.g. for method-scoped authorization.
     """
-    argv = ["/usr/local/bin/client", url, f"--count={count}", f"--timeout={request_timeout}s", f"--qps={qps}"]
+    if deadline is None:
+        deadline = client_deadline(count, request_timeout=request_timeout, qps=qps)
+    argv = ["/usr/local/bin/client", url, f"--count={count}", f"--timeout={deadline}s", f"--qps={qps}"]
     if method:
         argv.append(f"--method={method}")
     for k, v in (headers or {}).items():
         argv.append(f"--header={k}:{v}")
     start = time.monotonic()
-    # Deadline: every request may take the full per-request timeout, plus 30 s for exec set-up.
-    res = exec_in_pod(
-        api, namespace, pod, argv, container=APP_CONTAINER, timeout=count * request_timeout + 30
-    )
+    res = exec_in_pod(api, namespace, pod, argv, container=APP_CONTAINER, timeout=deadline + EXEC_OVERHEAD)
     seconds = time.monotonic() - start
     responses = parse_exchanges(res.stdout)
     failure = "" if res.ok else (res.stderr.strip().splitlines() or [f"exit {res.exit_code}"])[-1]

@@ -31,22 +31,18 @@ from meshcert.kube.exec import exec_in_pod
 from meshcert.mesh.adapter import Feature
 from meshcert.mesh.echo import (
     APP_CONTAINER,
+    EXEC_OVERHEAD,
     SERVICE_HTTP_PORT,
     EchoBatch,
     Exchange,
     Headers,
+    client_deadline,
     parse_exchanges,
     send,
 )
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv
 
 _SEPARATOR = "### meshcert request "
-#: Seconds of exec set-up (API round trips, container exec start) on top of the requests.
-_EXEC_OVERHEAD = 30.0
-#: The echo client's --timeout for a large sample (hundreds of requests): it bounds the whole
-#: set, run 20 at a time, and single requests took up to ~0.6 s on the loaded shared host, so
-#: 400 of them can need ~12 s; a minute bounds that without hiding a hang.
-SAMPLE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,8 @@ class EchoRequest:
             if "," in v or ":" in k:
                 # The client's --header is a comma-separated list split at the first ':'.
                 raise MeshError(f"echo request header {k}={v!r}: no ',' in values or ':' in names")
-        argv = ["/usr/local/bin/client", self.url, f"--count={self.count}", f"--timeout={request_timeout}s"]
+        deadline = client_deadline(self.count, request_timeout=request_timeout)
+        argv = ["/usr/local/bin/client", self.url, f"--count={self.count}", f"--timeout={deadline}s"]
         if self.method != "GET":
             argv.append(f"--method={self.method}")
         argv += [f"--header={k}:{v}" for k, v in self.headers]
@@ -115,7 +112,7 @@ def send_requests(
     the exchanges per request, in order. A run the client aborted yields one Exchange carrying
     the client's error so a checker reports it instead of a silent empty list."""
     script = script_for(requests, request_timeout=request_timeout)
-    timeout = sum(r.count for r in requests) * request_timeout + _EXEC_OVERHEAD
+    timeout = sum(client_deadline(r.count, request_timeout=request_timeout) for r in requests) + EXEC_OVERHEAD
     res = exec_in_pod(api, namespace, pod, ["sh", "-c", script], container=APP_CONTAINER, timeout=timeout)
     runs = split_runs(res.stdout, len(requests))
     out: list[list[Exchange]] = []

@@ -289,7 +289,7 @@ class SteadyLoad:
 
     def _run(self) -> None:
         try:
-            self._batch = send(*self._args, count=self.requested, qps=self._qps, request_timeout=self._budget)
+            self._batch = send(*self._args, count=self.requested, qps=self._qps, deadline=self._budget)
         except BaseException as e:  # handed to the caller in result()
             self._error = e
 
