@@ -27,12 +27,15 @@ def test_sample_names_what_each_failed_request_got() -> None:
         Exchange(1, code="503", version="v1"),
         Exchange(2, error="context deadline exceeded " + "x" * 200),
         Exchange(3, code="503", version="v1"),
+        Exchange(4, code="503", detail="no healthy upstream"),
     ]
-    s = Sample.of(EchoBatch(rs, "", 0.1), at=1, phase="down", sent=4)
-    assert s.failed == 3
-    assert s.errors == (("503", 2), ("context deadline exceeded " + "x" * 54, 1))
+    s = Sample.of(EchoBatch(rs, "", 0.1), at=1, phase="down", sent=5)
+    assert s.failed == 4
+    assert s.errors == (
+        ("503", 2), ("503: no healthy upstream", 1), ("context deadline exceeded " + "x" * 54, 1)
+    )  # fmt: skip
     [v] = check_served_last_config([s], old_versions={"v1"}, phases={}, ref=REF)
-    assert "down t=1s: 3/4 failed (503 x2, context deadline exceeded x" in str(v)
+    assert "down t=1s: 4/5 failed (503 x2, 503: no healthy upstream x1, context deadline exceeded x" in str(v)
 
 
 def test_sample_while_covers_the_span_with_a_fake_clock() -> None:

@@ -38,6 +38,18 @@ def test_parses_each_request_in_order() -> None:
     assert second == Exchange(1, code="504")
     assert second.peer == ""
     assert [r.ok for r in out] == [True, False]
+    assert first.detail == "free text"  # the one body line that is no echo field
+
+
+def test_a_proxy_reply_is_kept_as_the_detail() -> None:
+    text = (
+        "[0] StatusCode=503\n[0] ResponseHeader=Server:envoy\n"
+        "[0 body] upstream connect error or disconnect/reset before headers. "
+        "reset reason: connection termination\n"
+    )
+    [x] = parse_exchanges(text)
+    assert (x.code, x.ok) == ("503", False)
+    assert x.detail.endswith("reset reason: connection termination")
 
 
 def test_first_value_of_a_field_wins() -> None:

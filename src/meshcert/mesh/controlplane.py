@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from meshcert.invariants.violations import ObjectRef, Violation
-from meshcert.mesh.echo import EchoBatch
+from meshcert.mesh.echo import EchoBatch, Exchange
 
 #: Enough of an error line to tell a reset from a refusal from a deadline, short enough for a
 #: one-line violation.
@@ -35,8 +35,9 @@ class Sample:
     failed: int
     versions: tuple[tuple[str, int], ...]
     failure: str = ""
-    #: What the failed requests got: their status code, or the client's error text (cut to
-    #: ``_ERROR_CHARS``), with counts; "no answer" for requests the output never mentions.
+    #: What the failed requests got: their status code with the proxy's reply text, or the
+    #: client's error text (cut to ``_ERROR_CHARS``), with counts; "no answer" for requests the
+    #: output never mentions.
     errors: tuple[tuple[str, int], ...] = ()
 
     @classmethod
@@ -44,11 +45,17 @@ class Sample:
         """``sent`` is how many were asked for: an aborted batch counts every unanswered one as failed."""
         answered_ok = sum(1 for r in batch.responses if r.ok)
         versions = tuple(sorted(Counter(r.version for r in batch.responses if r.ok).items()))
-        kinds = Counter(r.error[:_ERROR_CHARS] or r.code for r in batch.responses if not r.ok)
+        kinds = Counter(_failure_kind(r) for r in batch.responses if not r.ok)
         if missing := sent - len(batch.responses):
             kinds["no answer"] += missing
         return cls(round(at, 2), phase, sent, sent - answered_ok, versions, batch.failure,
                    tuple(sorted(kinds.items())))  # fmt: skip
+
+
+def _failure_kind(r: Exchange) -> str:
+    if r.error:
+        return r.error[:_ERROR_CHARS]
+    return f"{r.code}: {r.detail}"[:_ERROR_CHARS] if r.detail else r.code
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,10 @@ _LINE = re.compile(r"^\[(\d+)( body)?\] (\w[\w-]*)=(.*)$")
 #: The server echoes the X-Forwarded-Client-Cert its sidecar added: URI= is the client's SPIFFE id.
 _XFCC_URI = re.compile(r"(?:^|;)URI=([^;,]+)", re.I)
 _ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
+#: Any other body line: a proxy's own reply (Envoy's "upstream connect error or disconnect/reset
+#: before headers. reset reason: connection termination", "no healthy upstream", "RBAC: access
+#: denied") has no echo fields, and that text is what tells one 503 from another.
+_BODY = re.compile(r"^\[(\d+) body\] (.+)$")
 #: Go's map formatting of the logged headers: "X-Request-Id:[0f1e...]".
 _REQUEST_ID = re.compile(r"X-Request-Id:\[([^\]]+)\]", re.I)
 
@@ -143,6 +147,8 @@ class Exchange:
     response_headers: Headers = ()
     latency: float = -1.0
     error: str = ""
+    #: The first body line that is not an echo field (a proxy's reply text); "" if none.
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -176,6 +182,8 @@ def parse_exchanges(text: str) -> list[Exchange]:
             fields.setdefault(int(m.group(1)), {})["error"] = m.group(2)
             continue
         if not (m := _LINE.match(line)):
+            if b := _BODY.match(line):
+                fields.setdefault(int(b.group(1)), {}).setdefault("detail", b.group(2))
             continue
         i, body, name, value = int(m.group(1)), bool(m.group(2)), m.group(3), m.group(4)
         entry = fields.setdefault(i, {})
@@ -201,6 +209,7 @@ def parse_exchanges(text: str) -> list[Exchange]:
             response_headers=tuple(resp_h.get(i, [])),
             latency=parse_go_duration(f["Latency"]) if "Latency" in f else -1.0,
             error=f.get("error", ""),
+            detail=f.get("detail", ""),
         )
         for i, f in sorted(fields.items())
     ]
