@@ -78,7 +78,7 @@ PROXY = "upstream"
 def _send(env: MeshEnv, url: str, count: int) -> EchoBatch:
     # The echo client's --timeout bounds the whole paced batch; 30 s covers a slow start.
     return send(
-        env.api, env.namespace, env.client, url, count=count, qps=QPS, request_timeout=count / QPS + 30
+        env.api, env.namespace, env.client, url, count=count, qps=QPS, deadline=count / QPS + 30
     )
 
 

@@ -68,7 +68,7 @@ def test_m10_ejects_failing_endpoint_after_k_errors(env: MeshEnv) -> None:
     with routing(env, [no_retries]), failing_pods(env, 1) as bad:
         [(bad_pod, bad_ip)] = bad.items()
         # Verified baseline: without outlier detection the failing pod keeps failing.
-        base = send(env.api, ns, env.client, URL, count=30, request_timeout=20)
+        base = send(env.api, ns, env.client, URL, count=30, deadline=20)
         failed = sum(n for code, n in base.codes.items() if code.startswith("5"))
         assert failed >= K and base.codes["200"], f"baseline {dict(base.codes)} {base.failure}"
         rule = outlier_rule(
@@ -87,13 +87,13 @@ def test_m10_ejects_failing_endpoint_after_k_errors(env: MeshEnv) -> None:
             )
             attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
             before = client_counters(env)
-            run_batch = send(env.api, ns, env.client, URL, count=RUN, qps=QPS, request_timeout=30)
+            run_batch = send(env.api, ns, env.client, URL, count=RUN, qps=QPS, deadline=30)
             assert not run_batch.failure, run_batch.failure
             run = EjectionRun.of(run_batch.responses)
             after = client_counters(env)
             ejected = client_ejected_hosts(env)
             reached = requests_reached(env, bad_pod)
-            clean = send(env.api, ns, env.client, URL, count=100, request_timeout=20)
+            clean = send(env.api, ns, env.client, URL, count=100, deadline=20)
             reached_after = requests_reached(env, bad_pod)
             attach_json(
                 "M10_ejection",
@@ -139,7 +139,7 @@ def test_m10_ejections_capped_by_max_ejection_percent(env: MeshEnv) -> None:
                 f"outlier_detection.max_ejection_percent={max_percent}",
                 lambda c: (c.get("outlier_detection") or {}).get("max_ejection_percent") == max_percent,
             )
-            batch = send(env.api, ns, env.client, URL, count=80, qps=20, request_timeout=30)
+            batch = send(env.api, ns, env.client, URL, count=80, qps=20, deadline=30)
             assert not batch.failure, batch.failure
             counters = client_counters(env)
             ejected = client_ejected_hosts(env)
@@ -159,7 +159,7 @@ def test_m10_ejections_capped_by_max_ejection_percent(env: MeshEnv) -> None:
 
 def test_m10_pool_overflow_fails_fast(env: MeshEnv) -> None:
     ns, ref = env.namespace, ObjectRef("Service", "server", env.namespace)
-    slow = send(env.api, ns, env.client, SLOW_URL, count=CONCURRENT, request_timeout=30)
+    slow = send(env.api, ns, env.client, SLOW_URL, count=CONCURRENT, deadline=30)
     assert set(slow.codes) == {"200"}, f"baseline without a pool limit: {dict(slow.codes)} {slow.failure}"
     pool = pool_rule("server", ns, max_connections=1, max_pending=1, max_requests_per_connection=1)
     with routing(env, [timeout_route("server", ns, timeout_s=10), pool]):
@@ -173,7 +173,7 @@ def test_m10_pool_overflow_fails_fast(env: MeshEnv) -> None:
         )
         attach_json("M6_convergence_seconds", round(conv.time_to_converge, 2))
         before = client_counters(env)
-        batch = send(env.api, ns, env.client, SLOW_URL, count=CONCURRENT, request_timeout=30)
+        batch = send(env.api, ns, env.client, SLOW_URL, count=CONCURRENT, deadline=30)
         after = client_counters(env)
         assert not batch.failure, batch.failure
         run = OverflowRun.of(batch.responses)

@@ -19,8 +19,13 @@ from meshcert.conformance_support import attach_json
 from meshcert.invariants.stats import wilson_interval
 from meshcert.invariants.violations import Violation, assert_no_violations
 from meshcert.mesh.checks import CONFIDENCE, retry_success_violations, retry_violations
-from meshcert.mesh.echo import backend_attempts, send
-from meshcert.mesh.resilience import backend_attempt_log, resilient_route, wait_for_retries_active
+from meshcert.mesh.echo import send
+from meshcert.mesh.resilience import (
+    backend_attempt_log,
+    backend_attempts,
+    resilient_route,
+    wait_for_retries_active,
+)
 from meshcert.mesh.routing import fqdn, retry_route, timeout_route
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv, converge_batches, routing
 

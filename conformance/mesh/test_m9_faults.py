@@ -99,7 +99,7 @@ def test_m9_delay_fraction(mesh_env: MeshEnv) -> None:
         attach_json("M6_convergence_seconds", conv.bounds.report())
         # The client's --timeout bounds the whole set (20 in flight): 90 delayed 1 s requests need
         # ~5 s, so give the set a minute.
-        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N_DELAY, request_timeout=SET_TIMEOUT)
+        b = send(mesh_env.api, ns, mesh_env.client, URL, count=N_DELAY, deadline=SET_TIMEOUT)
         assert not b.failure and b.codes == {"200": N_DELAY}, (
             f"delays must not fail requests: {dict(b.codes)}"
         )

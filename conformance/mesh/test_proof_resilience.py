@@ -19,8 +19,8 @@ from meshcert.errors import InvariantViolation
 from meshcert.invariants.violations import assert_no_violations
 from meshcert.kube.apply import apply_manifests
 from meshcert.mesh.checks import retry_violations
-from meshcert.mesh.echo import backend_attempts, send
-from meshcert.mesh.resilience import wait_for_attempts, wait_for_retries_active
+from meshcert.mesh.echo import send
+from meshcert.mesh.resilience import backend_attempts, wait_for_attempts, wait_for_retries_active
 from meshcert.mesh.routing import retry_route
 from meshcert.mesh.suite import CONVERGENCE_TIMEOUT, MeshEnv, routing
 

@@ -49,8 +49,6 @@ _ERROR = re.compile(r"^\[(\d+) error\] (.*)$")
 #: before headers. reset reason: connection termination", "no healthy upstream", "RBAC: access
 #: denied") has no echo fields, and that text is what tells one 503 from another.
 _BODY = re.compile(r"^\[(\d+) body\] (.+)$")
-#: Go's map formatting of the logged headers: "X-Request-Id:[0f1e...]".
-_REQUEST_ID = re.compile(r"X-Request-Id:\[([^\]]+)\]", re.I)
 
 
 def echo_manifests(
@@ -276,22 +274,3 @@ def pod_names(api: ApiClient, namespace: str, selector: str) -> list[str]:
         for p in pods
         if p.metadata and p.metadata.name and p.status and p.status.phase == "Running"
     )
-
-
-def backend_attempts(api: ApiClient, namespace: str, selector: str, marker: str) -> Counter[str]:
-    """Requests whose URL carries ``marker``, counted per X-Request-Id across the backends' logs.
-
-    The echo server logs one "Request" line per request it receives with its URL and headers;
-    Envoy keeps a request's X-Request-Id across retries, so the count per id is the number of
-    attempts that reached a backend (M8: counted at the backend, not inferred at the client).
-    """
-    core = CoreV1Api(api)
-    attempts: Counter[str] = Counter()
-    for pod in pod_names(api, namespace, selector):
-        logs = call(f"logs of {namespace}/{pod}", core.read_namespaced_pod_log, pod, namespace,
-                    container=APP_CONTAINER)  # fmt: skip
-        for line in str(logs).splitlines():
-            if "Request" in line and marker in line:
-                m = _REQUEST_ID.search(line)
-                attempts[m.group(1) if m else "?"] += 1
-    return attempts

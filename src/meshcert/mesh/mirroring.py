@@ -15,8 +15,9 @@ from collections.abc import Callable
 from kubernetes.client import CoreV1Api
 
 from meshcert.kube.client import call
-from meshcert.mesh.echo import APP_CONTAINER, EchoBatch, backend_attempts, pod_names, send
+from meshcert.mesh.echo import APP_CONTAINER, EchoBatch, pod_names, send
 from meshcert.mesh.probe import timed_converge
+from meshcert.mesh.resilience import backend_attempts
 from meshcert.mesh.suite import MeshEnv
 
 #: Mirrored copies are sent asynchronously; a count is re-read every SETTLE s until it stops

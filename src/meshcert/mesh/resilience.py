@@ -42,6 +42,7 @@ from meshcert.mesh.routing import NETWORKING
 
 #: "2026-11-25T02:13:58.014021Z\tinfo\tendpoint\tHTTP/1.1 Request\t... url=/?m=... headers=map[...]"
 _REQUEST_LINE = re.compile(r"^(\S+Z)\s+\w+\s+endpoint\s+HTTP/\S+ Request\s")
+#: Go's map formatting of the logged headers: "X-Request-Id:[0f1e...]".
 _REQUEST_ID = re.compile(r"X-Request-Id:\[([^\]]+)\]", re.I)
 _ATTEMPT_COUNT = re.compile(r"X-Envoy-Attempt-Count:\[(\d+)\]", re.I)
 
@@ -172,6 +173,16 @@ def backend_attempt_log(
                     container=APP_CONTAINER)  # fmt: skip
         found += parse_attempts(str(logs), marker, pod=pod)
     return attempts_by_request(found)
+
+
+def backend_attempts(api: ApiClient, namespace: str, selector: str, marker: str) -> Counter[str]:
+    """Attempts per X-Request-Id of the requests carrying ``marker``, across the backends' logs.
+
+    Envoy keeps a request's X-Request-Id across retries, so the count per id is the number of
+    attempts that reached a backend (M8: counted at the backend, not inferred at the client).
+    """
+    groups = backend_attempt_log(api, namespace, selector, marker)
+    return Counter({rid: len(group) for rid, group in groups.items()})
 
 
 def wait_for_retries_active(
