@@ -132,6 +132,9 @@ def test_m9_scoped_fault_touches_nothing_else(mesh_env: MeshEnv) -> None:
             headers=dict([HEADER]),
         )
         other = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2)
+        # A request that got no answer is neither aborted nor served: counting it in n would
+        # lower the fraction (74/200 once, when the whole batch had a 5 s deadline).
+        assert not hit.failure and set(hit.codes) <= {"200", "503"}, f"{dict(hit.codes)} {hit.failure}"
         k, n = hit.codes["503"], len(hit.responses)
         ci = str(wilson_interval(k, n, confidence=CONFIDENCE))
         attach_json(
