@@ -7,7 +7,14 @@ import json
 import pytest
 
 from meshcert.errors import MeshError
-from meshcert.mesh.envoy_stats import ClusterEndpoint, parse_clusters_json, parse_stats, rejected_updates
+from meshcert.mesh.envoy_stats import (
+    ClusterEndpoint,
+    dump_clusters,
+    parse_clusters_json,
+    parse_stats,
+    rejected_updates,
+    upstream_idle_timeout,
+)
 
 _STATS = """\
 cluster_manager.cds.update_rejected: 0
@@ -65,3 +72,27 @@ def test_clusters_json_health() -> None:
 def test_clusters_json_garbage_is_a_mesh_error() -> None:
     with pytest.raises(MeshError, match="not JSON"):
         parse_clusters_json("<html>")
+
+
+def test_upstream_idle_timeout_of_a_cluster() -> None:
+    opts = {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "common_http_protocol_options": {"idle_timeout": "3s"},
+            "explicit_http_config": {"http_protocol_options": {}},
+        }
+    }
+    dump = {
+        "configs": [
+            {"cluster": {"name": "inbound|8080||", "typed_extension_protocol_options": opts}},
+            {"cluster": {"name": "inbound|9090||"}},
+        ]
+    }
+    clusters = {c["name"]: upstream_idle_timeout(c) for c in dump_clusters(json.dumps(dump))}
+    assert clusters == {"inbound|8080||": 3.0, "inbound|9090||": None}  # None: Envoy's 1 h default
+
+
+def test_a_duration_that_is_not_seconds_is_a_mesh_error() -> None:
+    bad = {"typed_extension_protocol_options": {"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "common_http_protocol_options": {"idle_timeout": "3m"}}}}  # fmt: skip
+    with pytest.raises(MeshError, match="not a duration"):
+        upstream_idle_timeout(bad)

@@ -9,7 +9,7 @@ import pytest
 from meshcert.errors import ConfigError, InvariantViolation, MeshError
 from meshcert.invariants.violations import ObjectRef, assert_no_violations
 from meshcert.mesh.echo import Exchange
-from meshcert.mesh.envoy_stats import parse_stats
+from meshcert.mesh.envoy_stats import cluster_config, parse_stats
 from meshcert.mesh.outlier import (
     STATS_ANNOTATION,
     STATS_REGEXPS,
@@ -18,7 +18,6 @@ from meshcert.mesh.outlier import (
     check_ejection,
     check_ejection_cap,
     check_overflow,
-    cluster_config,
     ejected_hosts,
     failing_backend_manifests,
     inbound_requests,

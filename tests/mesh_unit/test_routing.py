@@ -6,8 +6,10 @@ import pytest
 
 from meshcert.errors import ConfigError
 from meshcert.mesh.adapter import Feature
+from meshcert.mesh.echo import APP_IDLE_TIMEOUT_S
 from meshcert.mesh.istio import operator_spec
-from meshcert.mesh.routing import peer_authentication, timeout_route, weighted_route
+from meshcert.mesh.routing import inbound_idle_sidecar, peer_authentication, timeout_route, weighted_route
+from meshcert.mesh.suite import INBOUND_IDLE_TIMEOUT_S
 
 
 def test_weights_keep_zero_weight_backends() -> None:
@@ -60,3 +62,15 @@ def test_features_not_in_sidecar_mode_are_unsupported_not_failed() -> None:
     assert not mesh.support(Feature.AMBIENT).supported
     assert "sidecar" in mesh.support(Feature.AMBIENT).reason
     assert mesh.support(Feature.WEIGHTED_ROUTING).supported
+
+
+def test_inbound_idle_sidecar_sets_only_the_inbound_pool() -> None:
+    sc = inbound_idle_sidecar("idle", idle_timeout_s=3.0)
+    assert sc["kind"] == "Sidecar" and "workloadSelector" not in sc["spec"]  # the whole namespace
+    assert sc["spec"] == {"inboundConnectionPool": {"http": {"idleTimeout": "3s"}}}  # egress default
+    with pytest.raises(ConfigError, match="idle_timeout_s: must be > 0"):
+        inbound_idle_sidecar("idle", idle_timeout_s=0)
+
+
+def test_the_proxy_drops_idle_connections_before_the_echo_app_does() -> None:
+    assert 0 < INBOUND_IDLE_TIMEOUT_S < APP_IDLE_TIMEOUT_S

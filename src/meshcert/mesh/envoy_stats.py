@@ -1,21 +1,25 @@
 """Pure parsers for Envoy admin output read from a sidecar (no I/O; unit-tested).
 
-Why: "no proxy rejected config" is read from Envoy's own counters. Every xDS subscription has an
-``update_rejected`` counter (``cluster_manager.cds.update_rejected``,
-``listener_manager.lds.update_rejected``, ``cluster.<name>.eds.update_rejected``,
-``http.<prefix>.rds.<route>.update_rejected``, …); any non-zero value means istiod sent config
-this Envoy refused — with upstream Envoy, typically an Istio-only filter — and that the proxy
-still runs the previous config.
+Why: what a proxy runs is read from Envoy itself. "No proxy rejected config" is read from its
+own counters: every xDS subscription has an ``update_rejected`` counter
+(``cluster_manager.cds.update_rejected``, ``listener_manager.lds.update_rejected``,
+``cluster.<name>.eds.update_rejected``, ``http.<prefix>.rds.<route>.update_rejected``, …); any
+non-zero value means istiod sent config this Envoy refused — with upstream Envoy, typically an
+Istio-only filter — and that the proxy still runs the previous config. Endpoints and cluster
+settings (an upstream idle timeout) are read from ``/clusters`` and ``/config_dump``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from meshcert.errors import MeshError
 
 REJECTED_SUFFIX = ".update_rejected"
+_HTTP_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 
 
 def parse_stats(text: str) -> dict[str, int]:
@@ -71,3 +75,45 @@ def parse_clusters_json(text: str) -> list[ClusterEndpoint]:
             out.append(ClusterEndpoint(name, str(sock["address"]), int(sock.get("port_value", 0)),
                                        eds == "HEALTHY" and not failed))  # fmt: skip
     return out
+
+
+def _clusters(doc: object) -> Iterable[dict[str, Any]]:
+    """Every ``Cluster`` object in a config dump, whatever the nesting (full dump or
+    ``?resource=dynamic_active_clusters``)."""
+    if isinstance(doc, dict):
+        c = doc.get("cluster")
+        if isinstance(c, dict) and "name" in c:
+            yield c
+        for v in doc.values():
+            yield from _clusters(v)
+    elif isinstance(doc, list):
+        for v in doc:
+            yield from _clusters(v)
+
+
+def dump_clusters(config_dump: str) -> list[dict[str, Any]]:
+    """The active ``Cluster`` objects of Envoy's ``/config_dump`` JSON."""
+    try:
+        doc = json.loads(config_dump)
+    except ValueError as e:
+        raise MeshError(f"Envoy /config_dump is not JSON: {config_dump[:120]!r}") from e
+    return list(_clusters(doc))
+
+
+def cluster_config(config_dump: str, cluster: str) -> dict[str, Any] | None:
+    """The active config of ``cluster`` from Envoy's ``/config_dump`` JSON (None if absent)."""
+    return next((c for c in dump_clusters(config_dump) if c.get("name") == cluster), None)
+
+
+def _duration_seconds(text: str) -> float:
+    """A protobuf JSON Duration ("3s", "0.5s", "3600s") in seconds."""
+    if not text.endswith("s"):
+        raise MeshError(f"Envoy config_dump: not a duration: {text!r}")
+    return float(text[:-1])
+
+
+def upstream_idle_timeout(cluster: dict[str, Any]) -> float | None:
+    """A cluster's idle timeout for its upstream connections, in seconds (None: unset, 1 h)."""
+    options = (cluster.get("typed_extension_protocol_options") or {}).get(_HTTP_OPTIONS) or {}
+    idle = (options.get("common_http_protocol_options") or {}).get("idle_timeout")
+    return _duration_seconds(str(idle)) if idle is not None else None

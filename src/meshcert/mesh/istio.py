@@ -31,7 +31,13 @@ from meshcert.errors import KubeError, MeshError
 from meshcert.kube.client import call
 from meshcert.kube.exec import exec_in_pod
 from meshcert.mesh.adapter import Feature, InstallResult, ProxyEndpoint, Support
-from meshcert.mesh.envoy_stats import parse_clusters_json, parse_stats, rejected_updates
+from meshcert.mesh.envoy_stats import (
+    dump_clusters,
+    parse_clusters_json,
+    parse_stats,
+    rejected_updates,
+    upstream_idle_timeout,
+)
 from meshcert.toolchain.gobuild import find_binary
 from meshcert.toolchain.mesh_images import HUB, TAG, MeshImages
 from meshcert.toolchain.pins import ENVOY_VERSION, ISTIO_VERSION
@@ -216,6 +222,15 @@ class IstioMesh:
         return rejected_updates(
             parse_stats(self.proxy_request(namespace, pod, "stats?filter=update_rejected"))
         )
+
+    def inbound_idle_timeouts(self, namespace: str, pod: str) -> dict[str, float | None]:
+        """Idle timeout of each inbound cluster (sidecar → app) of ``pod``'s proxy, in seconds."""
+        dump = self.proxy_request(namespace, pod, "config_dump?resource=dynamic_active_clusters")
+        return {
+            str(c["name"]): upstream_idle_timeout(c)
+            for c in dump_clusters(dump)
+            if str(c["name"]).startswith("inbound|")
+        }
 
     def assert_config_accepted(self, namespace: str) -> None:
         core = CoreV1Api(self.api)

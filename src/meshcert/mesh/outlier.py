@@ -135,29 +135,6 @@ def outbound_cluster(service: str, namespace: str, port: int) -> str:
     return f"outbound|{port}||{fqdn(service, namespace)}"
 
 
-def _clusters(doc: object) -> Iterable[dict[str, Any]]:
-    """Every ``Cluster`` object in a config dump, whatever the nesting (full dump or
-    ``?resource=dynamic_active_clusters``)."""
-    if isinstance(doc, dict):
-        c = doc.get("cluster")
-        if isinstance(c, dict) and "name" in c:
-            yield c
-        for v in doc.values():
-            yield from _clusters(v)
-    elif isinstance(doc, list):
-        for v in doc:
-            yield from _clusters(v)
-
-
-def cluster_config(config_dump: str, cluster: str) -> dict[str, Any] | None:
-    """The active config of ``cluster`` from Envoy's ``/config_dump`` JSON (None if absent)."""
-    try:
-        doc = json.loads(config_dump)
-    except ValueError as e:
-        raise MeshError(f"Envoy /config_dump is not JSON: {config_dump[:120]!r}") from e
-    return next((c for c in _clusters(doc) if c.get("name") == cluster), None)
-
-
 @dataclass(frozen=True)
 class OutlierCounters:
     """``cluster.<name>.outlier_detection.*`` and overflow counters of one client-side cluster."""

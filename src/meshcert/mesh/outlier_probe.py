@@ -21,10 +21,9 @@ from meshcert.kube.apply import apply_manifests
 from meshcert.kube.client import call
 from meshcert.kube.waits import wait_for_no_pods, wait_for_pods_ready
 from meshcert.mesh.echo import pod_names
-from meshcert.mesh.envoy_stats import parse_stats
+from meshcert.mesh.envoy_stats import cluster_config, parse_stats
 from meshcert.mesh.outlier import (
     OutlierCounters,
-    cluster_config,
     ejected_hosts,
     failing_backend_manifests,
     inbound_requests,

@@ -17,6 +17,20 @@ NETWORKING = "networking.istio.io/v1"
 SECURITY = "security.istio.io/v1"
 
 
+def inbound_idle_sidecar(name: str, *, idle_timeout_s: float) -> dict[str, Any]:
+    """A namespace-wide Sidecar whose inbound pools (sidecar → app) drop a connection idle for
+    ``idle_timeout_s``: below the app's own idle timeout, the proxy closes first and never sends
+    on a connection the app is closing (Istio's advice for that 503). Egress stays the default."""
+    if idle_timeout_s <= 0:
+        raise ConfigError("inbound_idle_sidecar", "idle_timeout_s", f"must be > 0, got {idle_timeout_s}")
+    return {
+        "apiVersion": NETWORKING,
+        "kind": "Sidecar",
+        "metadata": {"name": name},
+        "spec": {"inboundConnectionPool": {"http": {"idleTimeout": f"{idle_timeout_s:g}s"}}},
+    }
+
+
 def fqdn(service: str, namespace: str) -> str:
     return f"{service}.{namespace}.svc.cluster.local"
 
