@@ -77,9 +77,7 @@ PROXY = "upstream"
 
 def _send(env: MeshEnv, url: str, count: int) -> EchoBatch:
     # The echo client's --timeout bounds the whole paced batch; 30 s covers a slow start.
-    return send(
-        env.api, env.namespace, env.client, url, count=count, qps=QPS, deadline=count / QPS + 30
-    )
+    return send(env.api, env.namespace, env.client, url, count=count, qps=QPS, deadline=count / QPS + 30)
 
 
 def test_m8_reset_peer_masked_by_retries(mesh_env: MeshEnv, namespace: str) -> None:
