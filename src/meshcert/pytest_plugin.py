@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -187,8 +188,13 @@ class MeshcertSession:
     exitstatus: int = int(pytest.ExitCode.INTERNAL_ERROR)
 
     def progress(self, message: str) -> None:
+        """One line on the terminal now, even while pytest captures output (a cluster coming
+        up inside a fixture is a heavy step: without -s its lines were swallowed)."""
         reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is not None:
+        if reporter is None:
+            return
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        with capman.global_and_fixture_disabled() if capman is not None else nullcontext():
             reporter.write_line(f"meshcert: {message}")
 
     @property

@@ -77,7 +77,8 @@ def test_plugin_runs_exclusive_last_after_the_other_lanes(pytester: pytest.Pytes
     timer = threading.Timer(1.0, done.touch)
     timer.start()
     try:
-        result = pytester.runpytest("-v", "-s", *NO_ALLURE, f"--exclusive-after={done}")
+        # A subprocess, without -s: the progress lines must show through pytest's capture.
+        result = pytester.runpytest_subprocess("-v", *NO_ALLURE, f"--exclusive-after={done}")
     finally:
         timer.cancel()
     result.assert_outcomes(passed=2)
