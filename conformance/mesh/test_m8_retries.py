@@ -77,13 +77,16 @@ def test_m8_attempts_counted_at_backend(mesh_env: MeshEnv) -> None:
         assert_no_violations(found, context="retries on 5xx")
 
 
-#: perTryTimeout well below the backend delay: an attempt that is not cut answers 200 after 3 s.
+#: perTryTimeout well below the backend delay: an attempt that is not cut answers 200 after 5 s.
 PER_TRY = 0.5
-BACKEND_DELAY = "3s"
+#: One full attempt (5 s) is far above every bound below: a per-try timeout not applied at all
+#: answers 200, and one 50 % too long (0.75 s) needs 3 s for four tries.
+BACKEND_DELAY = "5s"
 #: Latency at the client includes two sidecar hops and Envoy's retry back-off (jittered, at most
-#: 25 ms + 75 ms + 175 ms for three retries with the 25 ms base interval); 0.5 s above
-#: (1+N)·perTryTimeout bounds that on a loaded host and stays far below one full 3 s attempt.
-SLACK = 0.5
+#: 25 ms + 75 ms + 175 ms for three retries with the 25 ms base interval). With three e2e lanes
+#: on two cores the five requests took 2.25-2.53 s for (1+N)·perTryTimeout = 2 s, so 0.8 s of
+#: slack (bound 2.8 s), still below a 50 %-too-long per-try timeout's 3 s.
+SLACK = 0.8
 #: Spacing of attempts as the backend logs their arrival: perTryTimeout plus back-off, minus the
 #: first attempt's extra arrival delay (a new mTLS connection): -0.2/+0.3 s around perTryTimeout.
 GAP_LOW, GAP_HIGH = PER_TRY - 0.2, PER_TRY + 0.3

@@ -91,7 +91,12 @@ def exec_in_pod(
         stdout, stderr = client.read_stdout(), client.read_stderr()
         if client.is_open():
             raise WaitTimeout(what, timeout, f"still running; stdout so far: {stdout[-200:]!r}")
-        code = client.returncode
+        try:
+            code = client.returncode
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            # The status channel carries a message, not an exit code, when the exec itself failed
+            # (the container exited while the pod is terminating); the client cannot parse it.
+            raise KubeApiError(what, status=0, reason="ExecFailed", message=str(e)) from e
     finally:
         client.close()
         # websocket-client's close() returns early once the server has closed the stream, leaving

@@ -238,8 +238,11 @@ class IstioMesh:
         bad: dict[str, dict[str, int]] = {}
         for pod in pods:
             running = pod.status is not None and pod.status.phase == "Running"
+            # A terminating pod (scaled down a moment ago) is Running until its containers exit;
+            # its proxy no longer serves, and an exec into its exited sidecar fails.
+            terminating = pod.metadata is not None and pod.metadata.deletion_timestamp is not None
             name = pod.metadata.name if pod.metadata else None
-            if running and name and has_sidecar(pod):
+            if running and not terminating and name and has_sidecar(pod):
                 rejected = self.rejected(namespace, name)
                 if rejected:
                     bad[name] = rejected
