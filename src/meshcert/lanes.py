@@ -51,11 +51,15 @@ def parse_done_files(value: str) -> list[Path]:
 def wait_for_lanes_done(
     done_files: Sequence[Path],
     *,
-    timeout: float = LANES_TIMEOUT,
+    timeout: float | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> float:
-    """Seconds until every file in ``done_files`` exists; WaitTimeout naming the missing ones."""
+    """Seconds until every file in ``done_files`` exists; WaitTimeout naming the missing ones.
+
+    ``timeout`` defaults to ``LANES_TIMEOUT`` as it is when called (tests shorten it)."""
+    if timeout is None:
+        timeout = LANES_TIMEOUT
     start = clock()
     while True:
         missing = [str(p) for p in done_files if not p.exists()]

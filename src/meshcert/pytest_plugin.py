@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from kubernetes.client import ApiClient
 
-from meshcert import lanes
 from meshcert.cluster.base import Capability, Cluster, ClusterInfo
 from meshcert.cluster.factory import make_cluster
 from meshcert.errors import ConfigError, MeshcertError, WaitTimeout
@@ -290,7 +289,7 @@ def _wait_for_other_lanes(item: pytest.Item) -> None:
         files = parse_done_files(value)
         session.progress(f"exclusive tests wait for the other lanes: {', '.join(map(str, files))}")
         try:
-            waited = wait_for_lanes_done(files, timeout=lanes.LANES_TIMEOUT)  # read now: tests shorten it
+            waited = wait_for_lanes_done(files)
         except WaitTimeout as e:
             session.lanes_wait = str(e)
         else:
