@@ -49,6 +49,14 @@ def _some(code: str) -> Callable[[EchoBatch], str]:
     return check
 
 
+def _aborted(b: EchoBatch) -> tuple[int, int]:
+    """(aborted, answered) of a sample; every request must be answered 200 or 503. One that got
+    no answer is neither aborted nor served: counting it in n would lower the fraction (74/200
+    once, when the whole batch had a 5 s deadline)."""
+    assert not b.failure and set(b.codes) <= {"200", "503"}, f"{dict(b.codes)} {b.failure}"
+    return b.codes["503"], len(b.responses)
+
+
 def _all_ok(b: EchoBatch) -> str:
     return "" if not b.failure and b.codes == {"200": len(b.responses)} else f"{dict(b.codes)} {b.failure}"
 
@@ -70,8 +78,7 @@ def test_m9_abort_fraction(mesh_env: MeshEnv) -> None:
         conv = converge_batches_timed(mesh_env, URL, _some("503"), what="aborts observed", count=20)
         attach_json("M6_convergence_seconds", conv.bounds.report())
         b = send(mesh_env.api, ns, mesh_env.client, URL, count=N)
-        assert not b.failure and set(b.codes) <= {"200", "503"}, f"{dict(b.codes)} {b.failure}"
-        k, n = b.codes["503"], len(b.responses)
+        k, n = _aborted(b)
         attach_json(
             "M9 abort fraction",
             {"k": k, "n": n, "ci": str(wilson_interval(k, n, confidence=CONFIDENCE)), "p": PERCENT / 100},
@@ -132,10 +139,7 @@ def test_m9_scoped_fault_touches_nothing_else(mesh_env: MeshEnv) -> None:
             headers=dict([HEADER]),
         )
         other = send(mesh_env.api, ns, mesh_env.client, URL, count=N // 2)
-        # A request that got no answer is neither aborted nor served: counting it in n would
-        # lower the fraction (74/200 once, when the whole batch had a 5 s deadline).
-        assert not hit.failure and set(hit.codes) <= {"200", "503"}, f"{dict(hit.codes)} {hit.failure}"
-        k, n = hit.codes["503"], len(hit.responses)
+        k, n = _aborted(hit)
         ci = str(wilson_interval(k, n, confidence=CONFIDENCE))
         attach_json(
             "M9 scoped fault", {"matched": dict(hit.codes), "unmatched": dict(other.codes), "matched_ci": ci}
