@@ -4,8 +4,10 @@ run (`check_placements`). No data plane: it runs on kwok (simulated nodes, real 
 
 Each example: reshape five pool nodes (labels, taints, cordon, allocatable) into the drawn nodes
 (unused ones leave the pool), create the drawn pods in order with a nodeSelector for the pool (the
-kwok provider's own nodes are distractors the scheduler must filter out), record the binding order
-from a pod watch, wait until every pod is bound or Unschedulable, judge, delete the pods.
+kwok provider's own nodes are distractors the scheduler must filter out) once a barrier pod proves
+the scheduler's cache has caught up with the reshape and the deletions (`scheduler_barrier`), wait
+until every pod is bound or Unschedulable, judge the bindings in every order the scheduling queue
+allows (`check_queue_placements`: commits of concurrent bindings can swap), delete the pods.
 
 Bounded (`MAX_EXAMPLES`, no deadline); failing examples are saved in .hypothesis/ and replayed
 first by the next run. When the session targets kind, the test brings up its own kwok cluster.
@@ -14,7 +16,6 @@ first by the next run. When the session targets kind, the test brings up its own
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,21 +23,22 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
-from kubernetes import watch
 from kubernetes.client import ApiClient, CoreV1Api
 
 from meshcert.cluster.kwok import KwokCluster
 from meshcert.conformance_support import attach_json, label, list_nodes, list_pods
 from meshcert.invariants import strategies
 from meshcert.invariants.convergence import converge_value
-from meshcert.invariants.placement import PlacementReport, check_pending_unschedulable, check_placements
+from meshcert.invariants.placement import PlacementReport, check_pending_unschedulable
 from meshcert.invariants.placement_spec import UNSCHEDULABLE_TAINT
 from meshcert.invariants.quantities import CPU
+from meshcert.invariants.queue_replay import check_queue_placements
 from meshcert.invariants.scheduling import PODS
 from meshcert.invariants.views import NodeView, ObjectMeta, PodView
 from meshcert.kube.client import new_api_client
 from meshcert.kube.namespaces import create_namespace
-from meshcert.scheduling_manifests import api_valid_pod, node_manifest, pod_manifest
+from meshcert.kube.scheduler_barrier import scheduler_barrier
+from meshcert.scheduling_manifests import PLACEHOLDER_IMAGE, api_valid_pod, node_manifest, pod_manifest
 from meshcert.settings import Provider, Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.conformance, pytest.mark.scheduling, pytest.mark.slow]
@@ -117,39 +119,6 @@ def _shape_nodes(core: CoreV1Api, drawn: list[NodeView]) -> None:
     converge_value(matches, what="pool nodes reshaped", timeout=SETTLE_TIMEOUT, interval=POLL)
 
 
-class BindOrder:
-    """Pod names in the order a watch saw them bound (watch events arrive in etcd commit order)."""
-
-    def __init__(self, core: CoreV1Api, namespace: str) -> None:
-        self.order: list[str] = []
-        self.error: Exception | None = None
-        self._stopped = False
-        rv = core.list_namespaced_pod(namespace).metadata.resource_version
-        self._watch = watch.Watch()
-        self._thread = threading.Thread(target=self._run, args=(core, namespace, rv), daemon=True)
-        self._thread.start()
-
-    def _run(self, core: CoreV1Api, namespace: str, rv: str) -> None:
-        try:
-            stream = self._watch.stream(
-                core.list_namespaced_pod, namespace, resource_version=rv, timeout_seconds=60
-            )
-            for event in stream:
-                pod = event["object"]
-                if pod.spec.node_name and pod.metadata.name not in self.order:
-                    self.order.append(pod.metadata.name)
-        except Exception as e:  # stop() closes the connection under the stream: expected then
-            if not self._stopped:
-                self.error = e
-
-    def stop(self) -> None:
-        self._stopped = True
-        self._watch.stop()
-        self._thread.join(timeout=5)
-        if self.error is not None:
-            raise AssertionError(f"bind-order watch failed: {self.error}") from self.error
-
-
 def _clear_pods(core: CoreV1Api, ns: str) -> None:
     core.delete_collection_namespaced_pod(ns, grace_period_seconds=0)
     converge_value(
@@ -160,35 +129,48 @@ def _clear_pods(core: CoreV1Api, ns: str) -> None:
     )
 
 
-def run_example(api: ApiClient, ns: str, nodes: list[NodeView], pods: list[PodView]) -> PlacementReport:
+@dataclasses.dataclass
+class Barrier:
+    """Where `scheduler_barrier` runs: its namespace, a distractor node, and the next generation."""
+
+    namespace: str
+    node: str
+    run_id: str
+    generation: int = 0
+
+    def wait(self, api: ApiClient) -> None:
+        self.generation += 1
+        scheduler_barrier(
+            api, namespace=self.namespace, node=self.node, generation=self.generation,
+            run_id=self.run_id, image=PLACEHOLDER_IMAGE, timeout=SETTLE_TIMEOUT,
+        )  # fmt: skip
+
+
+def run_example(
+    api: ApiClient, ns: str, nodes: list[NodeView], pods: list[PodView], *, barrier: Barrier
+) -> PlacementReport:
     core = CoreV1Api(api)
     _clear_pods(core, ns)
     _shape_nodes(core, nodes)
-    binds = BindOrder(core, ns)
-    try:
-        for pod in pods:
-            placed = dataclasses.replace(pod, meta=dataclasses.replace(pod.meta, namespace=ns))
-            core.create_namespaced_pod(ns, pod_manifest(placed, extra_node_selector={POOL: "on"}))
+    barrier.wait(api)
+    for pod in pods:
+        placed = dataclasses.replace(pod, meta=dataclasses.replace(pod.meta, namespace=ns))
+        core.create_namespaced_pod(ns, pod_manifest(placed, extra_node_selector={POOL: "on"}))
 
-        def settled() -> PlacementReport | None:
-            live = {p.name: p for p in list_pods(api, ns)}
-            decided = len(live) == len(pods) and all(
-                p.node_name or not check_pending_unschedulable(p) for p in live.values()
-            )
-            if not decided or len(binds.order) < sum(bool(p.node_name) for p in live.values()):
-                return None
-            report = check_placements(
-                list_nodes(api), [live[n] for n in binds.order if n in live],
-                pending=[p for p in live.values() if not p.node_name],
-            )  # fmt: skip
-            # A bad binding never heals: report it at once. Pending pods may still be retried.
-            return report if report.all_violations or not report.unexpectedly_pending else None
+    def settled() -> PlacementReport | None:
+        live = {p.name: p for p in list_pods(api, ns)}
+        decided = len(live) == len(pods) and all(
+            p.node_name or not check_pending_unschedulable(p) for p in live.values()
+        )
+        if not decided:
+            return None
+        report = check_queue_placements(list_nodes(api), [live[p.name] for p in pods])
+        # A bad binding never heals: report it at once. Pending pods may still be retried.
+        return report if report.all_violations or not report.unexpectedly_pending else None
 
-        return converge_value(
-            settled, what="pods bound or Unschedulable", timeout=SETTLE_TIMEOUT, interval=POLL, consecutive=2
-        ).observed
-    finally:
-        binds.stop()
+    return converge_value(
+        settled, what="pods bound or Unschedulable", timeout=SETTLE_TIMEOUT, interval=POLL, consecutive=2
+    ).observed
 
 
 def test_scheduler_placements_are_feasible_and_complete(kwok_api: ApiClient, run_id: str) -> None:
@@ -198,6 +180,9 @@ def test_scheduler_placements_are_feasible_and_complete(kwok_api: ApiClient, run
     for inv in ("S2", "S4", "S5", "S6", "S7", "S10"):  # the filters the oracle replays
         allure.dynamic.tag(inv)
     ns = create_namespace(kwok_api, f"props-{run_id}", run_id=run_id)
+    pool = {f"node-{i}" for i in range(POOL_SIZE)}
+    distractor = min(n.name for n in list_nodes(kwok_api) if n.name not in pool)
+    barrier = Barrier(create_namespace(kwok_api, f"barrier-{run_id}", run_id=run_id), distractor, run_id)
     stats = {"examples": 0, "pods": 0, "bound": 0, "seconds": 0.0}
 
     @settings(
@@ -213,7 +198,7 @@ def test_scheduler_placements_are_feasible_and_complete(kwok_api: ApiClient, run
     )
     def scheduler_property(nodes: list[NodeView], pods: list[PodView]) -> None:
         began = time.monotonic()
-        report = run_example(kwok_api, ns, nodes, pods)
+        report = run_example(kwok_api, ns, nodes, pods, barrier=barrier)
         stats["examples"] += 1
         stats["pods"] += len(pods)
         stats["bound"] += sum(bool(p.node_name) for p in list_pods(kwok_api, ns))

@@ -223,6 +223,27 @@ def wait_for_pods_ready(
     )  # fmt: skip
 
 
+def pod_bound(pod: V1Pod) -> bool:
+    return bool(pod.spec and pod.spec.node_name)
+
+
+def wait_for_pods_bound(
+    api: ApiClient,
+    namespace: str,
+    *,
+    label_selector: str,
+    count: int,
+    timeout: float,
+    interval: float = POLL_INTERVAL,
+) -> list[V1Pod]:
+    """Wait until exactly ``count`` pods matching ``label_selector`` are bound to a node (one
+    confirmation: a binding is never undone)."""
+    return _wait_pods(
+        api, namespace, label_selector=label_selector, count=count, condition=pod_bound,
+        label="bound", timeout=timeout, consecutive=1, interval=interval,
+    )  # fmt: skip
+
+
 # ---- deployments -------------------------------------------------------------------------
 
 
