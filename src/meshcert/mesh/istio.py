@@ -22,13 +22,14 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, V1Pod
 
 from meshcert.errors import KubeError, MeshError
-from meshcert.kube.client import call
+from meshcert.kube.client import KubeApiError, call
 from meshcert.kube.exec import exec_in_pod
 from meshcert.mesh.adapter import Feature, InstallResult, ProxyEndpoint, Support
 from meshcert.mesh.envoy_stats import (
@@ -243,11 +244,29 @@ class IstioMesh:
             terminating = pod.metadata is not None and pod.metadata.deletion_timestamp is not None
             name = pod.metadata.name if pod.metadata else None
             if running and not terminating and name and has_sidecar(pod):
-                rejected = self.rejected(namespace, name)
+                try:
+                    rejected = self.rejected(namespace, name)
+                except (MeshError, KubeApiError):
+                    # The list may predate a scale-down: the exec then dies with the sidecar
+                    # (exit 137). Only a pod that is still there and not terminating counts.
+                    if self._leaving(core, namespace, name):
+                        continue
+                    raise
                 if rejected:
                     bad[name] = rejected
         if bad:
             raise MeshError(f"proxies rejected config in {namespace}: {bad}")
+
+    @staticmethod
+    def _leaving(core: CoreV1Api, namespace: str, name: str) -> bool:
+        """Is pod ``name`` gone or terminating (read now, after an exec into it failed)?"""
+        try:
+            pod = call(f"read pod {namespace}/{name}", core.read_namespaced_pod, name, namespace)
+        except KubeApiError as e:
+            if e.status == HTTPStatus.NOT_FOUND:
+                return True
+            raise
+        return pod.metadata is not None and pod.metadata.deletion_timestamp is not None
 
     def endpoint_view(self, namespace: str, pod: str, service_host: str, port: int) -> list[ProxyEndpoint]:
         cluster = f"outbound|{port}||{service_host}"
