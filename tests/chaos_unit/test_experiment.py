@@ -10,7 +10,7 @@ import pytest
 
 from meshcert.errors import ConfigError
 from meshcert.faults.experiment import load_experiment
-from meshcert.faults.probes import ProbeResult
+from meshcert.faults.probes import ProbeResult, judge_latency
 from meshcert.faults.runner import Journal, StepRecord, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,6 +58,7 @@ def test_a_good_experiment_parses_into_typed_steps(tmp_path: Path) -> None:
         ("hold: 2", "hold: -1", "method[0].hold", 6, "expected a number >= 0"),
         ("min_ratio: 0.99", "min_ratio: 1.5", "steady_state[0].min_ratio", 3, "within [0, 1]"),
         ("percentile: p99", "percentile: p95", "method[0].during[0].percentile", 8, "one of p50, p99"),
+        ("max_ms: 200}", "max_ms: 200, min_ms: 300}", "method[0].during[0].min_ms", 8, "must be <= max_ms"),
         (
             "  - wait: 1.5",
             "  - wait: 1\n    fault: {kind: pod-kill, selector: a=b}",
@@ -143,3 +144,28 @@ def test_verdict_fails_on_deviation_and_revert_errors_and_aborts_without_baselin
     ]
     assert verdict(Journal("e", "t", "mc-00000000", 0.0, steady_before=[_ok(False)]))[0] == "aborted"
     assert verdict(Journal("e", "t", "mc-00000000", 0.0, error="boom"))[0] == "aborted"
+
+
+@pytest.mark.parametrize(
+    ("p50", "replies", "ok", "detail"),
+    [
+        (150.0, 60, True, "p50 150.0 ms (100..500 ms wanted) over 60 replies"),
+        (42.0, 60, False, "p50 42.0 ms (100..500 ms wanted)"),  # the toxic is not in the path
+        (620.0, 60, False, "p50 620.0 ms"),
+        (150.0, 0, False, "over 0 replies"),
+        (None, 0, False, "p50 none"),
+    ],
+)
+def test_latency_probe_wants_the_percentile_between_its_bounds(
+    p50: float | None, replies: int, ok: bool, detail: str
+) -> None:
+    params = {"percentile": "p50", "min_ms": 100, "max_ms": 500}
+    got_ok, got_detail = judge_latency(params, ProbeResult("latency", False, "", p50_ms=p50), replies=replies)
+    assert got_ok is ok and detail in got_detail
+
+
+def test_latency_probe_without_min_ms_is_an_upper_bound() -> None:
+    params = {"percentile": "p99", "max_ms": 200}
+    assert judge_latency(params, ProbeResult("latency", False, "", p99_ms=1.0), replies=5) == (
+        True, "p99 1.0 ms (<= 200 ms wanted) over 5 replies",
+    )  # fmt: skip

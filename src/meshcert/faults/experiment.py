@@ -48,13 +48,16 @@ PROBE_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("service", "min_ratio"),
         ("port", "path", "rate", "count", "timeout_s", "via_toxiproxy"),
     ),
-    "latency": (("service", "percentile", "max_ms"), ("port", "path", "rate", "count", "via_toxiproxy")),
+    "latency": (
+        ("service", "percentile", "max_ms"),
+        ("min_ms", "port", "path", "rate", "count", "via_toxiproxy"),
+    ),
     "endpoint_count": (("service",), ("min", "max")),
     "custom": (("callable",), ("args",)),
 }
 _CALLABLE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _NUMERIC = {
-    *("min_ratio", "rate", "count", "timeout_s", "max_ms", "min", "max"),
+    *("min_ratio", "rate", "count", "timeout_s", "max_ms", "min_ms", "min", "max"),
     *("latency_ms", "jitter_ms", "port", "toxicity"),
 }
 _Table = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
@@ -169,6 +172,8 @@ class _Parser:
                 self.number(value, f"{path}.{key}")
         if "min_ratio" in params and not 0 <= float(str(params["min_ratio"])) <= 1:
             raise self.error(f"{path}.min_ratio", "must be within [0, 1]")
+        if "min_ms" in params and float(str(params["min_ms"])) > float(str(params["max_ms"])):
+            raise self.error(f"{path}.min_ms", f"must be <= max_ms ({params['max_ms']})")
         if "percentile" in params and params["percentile"] not in ("p50", "p99"):
             raise self.error(f"{path}.percentile", f"one of p50, p99, got {params['percentile']!r}")
         if kind == "custom" and not _CALLABLE.match(str(params["callable"])):

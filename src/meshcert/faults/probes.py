@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,6 +70,20 @@ def load_summary(
     return summary
 
 
+def judge_latency(params: Mapping[str, object], res: ProbeResult, *, replies: int) -> tuple[bool, str]:
+    """A latency probe's verdict: the percentile within [min_ms, max_ms] over at least one reply.
+
+    ``min_ms`` is how an experiment proves its fault showed up (a 100 ms latency toxic cannot
+    answer sooner); ``max_ms`` that it did no more than that.
+    """
+    value = res.p50_ms if params["percentile"] == "p50" else res.p99_ms
+    low, high = float(str(params.get("min_ms", 0))), float(str(params["max_ms"]))
+    ok = value is not None and low <= value <= high and replies > 0
+    wanted = f"{low:g}..{high:g}" if low else f"<= {high:g}"
+    shown = "none" if value is None else f"{value:.1f} ms"
+    return ok, f"{params['percentile']} {shown} ({wanted} ms wanted) over {replies} replies"
+
+
 def run_probe(
     api: ApiClient, namespace: str, probe: Probe, *, run_id: str, proxy_url: str | None = None
 ) -> ProbeResult:
@@ -99,10 +114,7 @@ def _run(api: ApiClient, namespace: str, probe: Probe, *, run_id: str, proxy_url
             res.ok = res.ratio is not None and res.ratio >= bound
             res.detail = f"{ok_n}/{n} ok (>= {bound:.3f} wanted; 95% CI {ci}); errors {s.get('errors')}"
         else:
-            value = res.p50_ms if p["percentile"] == "p50" else res.p99_ms
-            bound = float(str(p["max_ms"]))
-            res.ok = value is not None and value <= bound and ok_n > 0
-            res.detail = f"{p['percentile']} {value:.1f} ms (<= {bound} wanted) over {ok_n} replies"
+            res.ok, res.detail = judge_latency(p, res, replies=ok_n)
         return res
     if probe.kind == "endpoint_count":
         disc = DiscoveryV1Api(api)
