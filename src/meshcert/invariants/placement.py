@@ -15,6 +15,8 @@ question: was every decision allowed, and was anything left Pending that should 
    binding is asynchronous, so two pods scheduled back to back may commit in swapped order; only
    the order-dependent filters (spread, required affinity, resource fit at that instant) can be
    affected, and the order-independent final-state checks below do not depend on it at all.
+   When the pods under test were created one after another, `queue_replay.check_queue_placements`
+   removes the ambiguity: it judges the orders the scheduling queue allows instead.
 2. *Order-independent final-state checks* (``state_violations``): capacity (S4), host ports (S5)
    and required anti-affinity (S7) must hold in the final state whatever the order; they are
    independent implementations and cross-check the replay.
