@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from docker.errors import DockerException
 from kubernetes.client import ApiClient, CoordinationV1Api, CoreV1Api
 
 from meshcert.errors import FaultError, MeshcertError
@@ -106,6 +107,34 @@ def node_stop(
         yield target
 
 
+#: ``docker pause`` freezes the node's cgroup, and runc gives up ("unable to freeze") when a task
+#: does not reach the frozen state in time: a kind node's processes in uninterruptible I/O on a
+#: busy host (seen once with three e2e lanes on two cores). runc thaws the cgroup again when it
+#: gives up, so another attempt is safe; five attempts two seconds apart outlast such a burst.
+PAUSE_ATTEMPTS = 5
+PAUSE_RETRY_S = 2.0
+_FREEZE_FAILED = "unable to freeze"
+
+
+def pause_container(name: str) -> int:
+    """``docker pause`` node ``name``; returns the attempts it took. Only runc's freeze timeout is
+    tried again; any other error, or the last freeze timeout, is a FaultError."""
+    for attempt in range(1, PAUSE_ATTEMPTS + 1):
+        try:
+            revert.container(name).pause()
+            return attempt
+        except DockerException as e:
+            if _FREEZE_FAILED not in str(e):
+                raise FaultError(f"docker pause {name}: {e}") from e
+            if attempt == PAUSE_ATTEMPTS:
+                raise FaultError(
+                    f"docker pause {name}: runc could not freeze it in {PAUSE_ATTEMPTS} attempts "
+                    f"{PAUSE_RETRY_S:g} s apart: {e}"
+                ) from e
+            time.sleep(PAUSE_RETRY_S)
+    raise AssertionError("unreachable: the loop returns or raises")
+
+
 @contextlib.contextmanager
 def node_pause(
     api: ApiClient,
@@ -121,7 +150,7 @@ def node_pause(
     with restoring(
         f"{fault.kind} of {target.node}", lambda: _finish(api, store, run_id, fault, ready_timeout)
     ):
-        revert.container(target.node).pause()
+        pause_container(target.node)
         if revert.container_state(target.node) != "paused":
             raise FaultError(f"{target.node} is {revert.container_state(target.node)} after docker pause")
         yield target
