@@ -141,8 +141,10 @@ def _collect_record(settings: Settings, record: RunRecord, report: GcReport) -> 
     for cluster in record.clusters:
         try:
             if cluster.provider == "kind" and cluster.created and not cluster.keep:
-                KindCluster(settings=settings, run_id=record.run_id, name=cluster.name).down()
-                report.containers.append(f"kind:{cluster.name}")
+                kind = KindCluster(settings=settings, run_id=record.run_id, name=cluster.name)
+                if kind.exists():  # a record can outlive its cluster: report only what gc removed
+                    kind.down()
+                    report.containers.append(f"kind:{cluster.name}")
             elif cluster.provider == "kwok" and cluster.created and not cluster.keep:
                 kwok = KwokCluster(settings=settings, run_id=record.run_id, name=cluster.name)
                 report.processes.extend(kwok.live_processes().values())

@@ -21,6 +21,7 @@ from meshcert.kube.exec import testapp_load, testapp_resolve
 from meshcert.kube.namespaces import create_namespace
 from meshcert.kube.waits import wait_for_deployment_available, wait_for_endpoints
 from meshcert.runid import new_run_id
+from meshcert.runs import RunStore
 from meshcert.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,7 @@ def own_cluster() -> Iterator[tuple[KindCluster, ClusterInfo]]:
         yield cluster, info
     finally:
         cluster.down()
+        RunStore(settings.state_dir).remove(run_id)  # the run is this fixture's: leave no record
 
 
 @pytest.mark.e2e

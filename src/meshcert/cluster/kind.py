@@ -190,6 +190,10 @@ class KindCluster:
             if out.strip():
                 self.progress(f"{node}: {out.strip()}")
 
+    def exists(self) -> bool:
+        """Whether any node container of the cluster is left (running or not)."""
+        return bool(self._node_containers())
+
     def _node_containers(self) -> list[str]:
         out = docker("list nodes", "ps", "-a", "--filter", f"label={KIND_CLUSTER_LABEL}={self._name}",
                      "--format", "{{.Names}}", check=False)  # fmt: skip
