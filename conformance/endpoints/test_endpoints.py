@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 
 from meshcert.conformance_support import (
@@ -41,7 +40,7 @@ from meshcert.invariants.reachability import (
     check_traffic_only_to,
 )
 from meshcert.invariants.violations import Violation, assert_no_violations
-from meshcert.kube.apply import apply_manifests
+from meshcert.kube.apply import apply_manifests, load_manifests
 from meshcert.kube.exec import testapp_load as load_from_pod
 from meshcert.kube.waits import wait_for_deployment_available, wait_for_pods_running
 
@@ -151,7 +150,7 @@ def test_e3_unready_pods_listed_not_ready_and_get_no_traffic(
 
 def _web_draining(seconds: int) -> list[dict[str, Any]]:
     """web.yaml with the app draining ``seconds`` after SIGTERM (grace period 15 s longer)."""
-    docs = [d for d in yaml.safe_load_all((FIXTURES / "web.yaml").read_text()) if d]
+    docs = [m.obj for m in load_manifests(FIXTURES / "web.yaml")]  # validated copies
     for doc in docs:
         if doc["kind"] == "Deployment":
             spec = doc["spec"]["template"]["spec"]

@@ -16,8 +16,9 @@ first by the next run. When the session targets kind, the test brings up its own
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -129,30 +130,13 @@ def _clear_pods(core: CoreV1Api, ns: str) -> None:
     )
 
 
-@dataclasses.dataclass
-class Barrier:
-    """Where `scheduler_barrier` runs: its namespace, a distractor node, and the next generation."""
-
-    namespace: str
-    node: str
-    run_id: str
-    generation: int = 0
-
-    def wait(self, api: ApiClient) -> None:
-        self.generation += 1
-        scheduler_barrier(
-            api, namespace=self.namespace, node=self.node, generation=self.generation,
-            run_id=self.run_id, image=PLACEHOLDER_IMAGE, timeout=SETTLE_TIMEOUT,
-        )  # fmt: skip
-
-
 def run_example(
-    api: ApiClient, ns: str, nodes: list[NodeView], pods: list[PodView], *, barrier: Barrier
+    api: ApiClient, ns: str, nodes: list[NodeView], pods: list[PodView], *, barrier: Callable[[], object]
 ) -> PlacementReport:
     core = CoreV1Api(api)
     _clear_pods(core, ns)
     _shape_nodes(core, nodes)
-    barrier.wait(api)
+    barrier()
     for pod in pods:
         placed = dataclasses.replace(pod, meta=dataclasses.replace(pod.meta, namespace=ns))
         core.create_namespaced_pod(ns, pod_manifest(placed, extra_node_selector={POOL: "on"}))
@@ -182,7 +166,10 @@ def test_scheduler_placements_are_feasible_and_complete(kwok_api: ApiClient, run
     ns = create_namespace(kwok_api, f"props-{run_id}", run_id=run_id)
     pool = {f"node-{i}" for i in range(POOL_SIZE)}
     distractor = min(n.name for n in list_nodes(kwok_api) if n.name not in pool)
-    barrier = Barrier(create_namespace(kwok_api, f"barrier-{run_id}", run_id=run_id), distractor, run_id)
+    barrier = functools.partial(
+        scheduler_barrier, kwok_api, namespace=create_namespace(kwok_api, f"barrier-{run_id}", run_id=run_id),
+        node=distractor, run_id=run_id, image=PLACEHOLDER_IMAGE, timeout=SETTLE_TIMEOUT,
+    )  # fmt: skip
     stats = {"examples": 0, "pods": 0, "bound": 0, "seconds": 0.0}
 
     @settings(

@@ -141,15 +141,15 @@ def _collect_record(settings: Settings, record: RunRecord, report: GcReport) -> 
     for cluster in record.clusters:
         try:
             if cluster.provider == "kind" and cluster.created and not cluster.keep:
-                kind = KindCluster(settings=settings, run_id=record.run_id, name=cluster.name)
-                if kind.exists():  # a record can outlive its cluster: report only what gc removed
-                    kind.down()
+                # A run record can outlive its cluster: report only what was there to remove.
+                if KindCluster(settings=settings, run_id=record.run_id, name=cluster.name).down():
                     report.containers.append(f"kind:{cluster.name}")
             elif cluster.provider == "kwok" and cluster.created and not cluster.keep:
                 kwok = KwokCluster(settings=settings, run_id=record.run_id, name=cluster.name)
                 report.processes.extend(kwok.live_processes().values())
-                kwok.down()  # kwokctl delete cluster --name, then SIGKILL whatever survived
-                report.containers.append(f"kwok:{cluster.name}")
+                # kwokctl delete cluster --name, then SIGKILL whatever survived
+                if kwok.down():
+                    report.containers.append(f"kwok:{cluster.name}")
             else:
                 kubectl = Kubectl(find_binary(settings.cache_dir, "kubectl"), Path(cluster.kubeconfig))
                 out = kubectl.run(

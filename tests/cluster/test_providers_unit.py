@@ -45,7 +45,7 @@ def test_kwok_workdir_is_under_state_dir(tmp_path: Path) -> None:
     c = KwokCluster(settings=settings(tmp_path, cluster_name="c1"), run_id="mc-0000abcd")
     assert c.kubeconfig() == tmp_path / "state" / "kwok" / "clusters" / "c1" / "kubeconfig.yaml"
     assert c.status() is None  # nothing created yet
-    c.down()  # idempotent on a cluster that does not exist
+    assert c.down() is False  # idempotent on a cluster that does not exist: nothing removed
 
 
 def test_node_manifest_is_kwok_managed_with_zone() -> None:
@@ -121,7 +121,7 @@ def test_factory_chooses_provider(tmp_path: Path) -> None:
     existing = make_cluster(settings(tmp_path, provider="existing", kubeconfig=kc), run_id="mc-0000abcd")
     assert isinstance(existing, ExistingCluster)
     assert existing.name == "lab"
-    existing.down()  # a no-op: never deletes someone else's cluster
+    assert existing.down() is False  # a no-op: never deletes someone else's cluster
 
 
 def test_factory_existing_needs_a_kubeconfig(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def test_three_node_cluster_serves_and_tears_down_clean(own_cluster: tuple[KindC
         for v in _docker_lines("inspect", "--format", "{{range .Mounts}}{{.Name}} {{end}}", cid)
     }
     assert volumes, "kind nodes keep /var on a volume"
-    cluster.down()
+    assert cluster.down(), "down found no node container to delete"
     assert _docker_lines("ps", "-aq", "--filter", f"label={KIND_CLUSTER_LABEL}={cluster.name}") == []
     assert network_name(cluster.name) not in _docker_lines("network", "ls", "--format", "{{.Name}}")
     assert not volumes & set(_docker_lines("volume", "ls", "-q"))

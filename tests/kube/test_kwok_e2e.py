@@ -212,7 +212,7 @@ def test_down_and_gc_leave_nothing(tmp_path: Path) -> None:
             assert run_id in report.runs
             assert f"kwok:{run_id}" in report.containers
         else:
-            c.down()
+            assert c.down(), "down found no kwok cluster to delete"
             store.remove(run_id)
         print(f"kwok up {up:.1f}s, {'gc' if use_gc else 'down'} {time.monotonic() - start:.1f}s")
         assert _alive(pids) == []

@@ -46,8 +46,9 @@ class Cluster(Protocol):
         """Create (or attach to) the cluster; return when nodes are Ready and DNS answers."""
         ...
 
-    def down(self) -> None:
-        """Delete everything ``up`` created. Idempotent; a no-op for clusters it did not create."""
+    def down(self) -> bool:
+        """Delete everything ``up`` created. Idempotent; a no-op for clusters it did not create.
+        Returns whether there was anything to delete (gc reports only what it removed)."""
         ...
 
     def status(self) -> ClusterInfo | None:

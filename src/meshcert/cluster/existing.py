@@ -138,8 +138,9 @@ class ExistingCluster:
         )
         return info
 
-    def down(self) -> None:
+    def down(self) -> bool:
         """Nothing to delete: the cluster is not ours (namespaces are removed by their owners/gc)."""
+        return False
 
     def status(self) -> ClusterInfo | None:
         with self._client() as api:

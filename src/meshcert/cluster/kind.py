@@ -190,17 +190,15 @@ class KindCluster:
             if out.strip():
                 self.progress(f"{node}: {out.strip()}")
 
-    def exists(self) -> bool:
-        """Whether any node container of the cluster is left (running or not)."""
-        return bool(self._node_containers())
-
     def _node_containers(self) -> list[str]:
         out = docker("list nodes", "ps", "-a", "--filter", f"label={KIND_CLUSTER_LABEL}={self._name}",
                      "--format", "{{.Names}}", check=False)  # fmt: skip
         return sorted(out.split())
 
-    def down(self) -> None:
-        if self._node_containers():
+    def down(self) -> bool:
+        """Delete the cluster (idempotent); returns whether it had node containers left."""
+        existed = bool(self._node_containers())
+        if existed:
             self._kind("delete", "cluster", "--name", self._name)
         for c in self._node_containers():  # kind leaves nothing, but a half-created node may linger
             docker("remove node", "rm", "-f", "-v", c, check=False)
@@ -209,6 +207,7 @@ class KindCluster:
             for f in sorted(self.state.iterdir()):
                 f.unlink()
             self.state.rmdir()
+        return existed
 
     def status(self) -> ClusterInfo | None:
         nodes = self._node_containers()

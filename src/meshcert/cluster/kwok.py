@@ -223,10 +223,12 @@ class KwokCluster:
         """The components still running (their command line names our cluster's directory)."""
         return {name: pid for name, pid in self.pids().items() if _runs_from(pid, self.cluster_dir)}
 
-    def down(self) -> None:
-        """Delete the cluster: kwokctl stops the processes; anything it missed is killed."""
+    def down(self) -> bool:
+        """Delete the cluster: kwokctl stops the processes; anything it missed is killed. Returns
+        whether there was a cluster directory or a process to remove."""
         before = self.live_processes()
-        if self.cluster_dir.exists():
+        existed = self.cluster_dir.exists()
+        if existed:
             try:
                 # delete refuses an empty --kubeconfig; a file inside the cluster directory is
                 # removed with it, so ~/.kube/config is never touched.
@@ -248,6 +250,7 @@ class KwokCluster:
                 raise ClusterError(f"kwok processes {left} still running {STOP_TIMEOUT:.0f}s after kill")
             time.sleep(0.1)
         shutil.rmtree(self.cluster_dir, ignore_errors=True)
+        return existed or bool(before)
 
     def status(self) -> ClusterInfo | None:
         if not self.kubeconfig().is_file() or not self.live_processes():

@@ -119,10 +119,10 @@ _FREEZE_FAILED = "unable to freeze"
 def pause_container(name: str) -> int:
     """``docker pause`` node ``name``; returns the attempts it took. Only runc's freeze timeout is
     tried again; any other error, or the last freeze timeout, is a FaultError."""
-    for attempt in range(1, PAUSE_ATTEMPTS + 1):
+    attempt = 1
+    while True:
         try:
             revert.container(name).pause()
-            return attempt
         except DockerException as e:
             if _FREEZE_FAILED not in str(e):
                 raise FaultError(f"docker pause {name}: {e}") from e
@@ -131,8 +131,10 @@ def pause_container(name: str) -> int:
                     f"docker pause {name}: runc could not freeze it in {PAUSE_ATTEMPTS} attempts "
                     f"{PAUSE_RETRY_S:g} s apart: {e}"
                 ) from e
-            time.sleep(PAUSE_RETRY_S)
-    raise AssertionError("unreachable: the loop returns or raises")
+        else:
+            return attempt
+        time.sleep(PAUSE_RETRY_S)
+        attempt += 1
 
 
 @contextlib.contextmanager

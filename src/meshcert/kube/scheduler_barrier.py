@@ -6,8 +6,8 @@ cache may still hold a deleted pod (whose labels then satisfy a pod-affinity ter
 live satisfies) or a node's old labels, and it decides the new pods on that stale view. A judge
 replaying the decisions against the API's state then blames the scheduler for the test's race.
 
-The barrier: label ``node`` with a fresh generation, delete the previous barrier pod, and create
-one that only that label lets bind. The scheduler's node informer and pod informer each deliver
+The barrier: label ``node`` with a fresh random value, delete the previous barrier pod, and
+create one that only that label lets bind. The scheduler's node informer and pod informer each deliver
 events in resourceVersion order, and each handler updates the cache before the next event. So
 once the barrier pod is bound, the cache holds every node update made before the label (the
 label is the last one) and every pod deletion made before the barrier pod's creation.
@@ -18,6 +18,8 @@ pods under test: pod affinity, anti-affinity and spread only count pods of their
 """
 
 from __future__ import annotations
+
+import secrets
 
 from kubernetes.client import ApiClient, CoreV1Api, V1Container, V1ObjectMeta, V1Pod, V1PodSpec, V1Toleration
 
@@ -32,12 +34,12 @@ BARRIER_POLL = 0.05
 
 
 def scheduler_barrier(
-    api: ApiClient, *, namespace: str, node: str, generation: int, run_id: str, image: str, timeout: float
+    api: ApiClient, *, namespace: str, node: str, run_id: str, image: str, timeout: float
 ) -> V1Pod:
-    """Return the bound barrier pod of ``generation`` (see the module docstring); raises
-    `meshcert.errors.WaitTimeout` with the barrier pod's last state if it is not bound in time."""
+    """Return the bound barrier pod (see the module docstring); raises `meshcert.errors.WaitTimeout`
+    with the barrier pod's last state if it is not bound in time."""
     core = CoreV1Api(api)
-    value = str(generation)
+    value = secrets.token_hex(4)  # new each call, so no earlier barrier's label can admit this pod
     call(f"label node {node}", core.patch_node, node, {"metadata": {"labels": {BARRIER_LABEL: value}}})
     call(
         f"delete old barrier pods in {namespace}",
@@ -46,7 +48,7 @@ def scheduler_barrier(
         label_selector=BARRIER_LABEL,
         grace_period_seconds=0,
     )
-    name = f"barrier-{generation}"
+    name = f"barrier-{value}"
     body = V1Pod(
         metadata=V1ObjectMeta(name=name, labels={**run_labels(run_id), BARRIER_LABEL: value}),
         spec=V1PodSpec(

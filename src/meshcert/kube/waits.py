@@ -142,6 +142,11 @@ def pod_ready(pod: V1Pod) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions or [])
 
 
+def pod_terminating(pod: V1Pod) -> bool:
+    """Deleted but not gone: still Running until its containers exit (grace period, drain)."""
+    return bool(pod.metadata and pod.metadata.deletion_timestamp)
+
+
 def pod_running(pod: V1Pod) -> bool:
     return bool(pod.status and pod.status.phase == "Running")
 
@@ -159,7 +164,7 @@ def pods_state(
     pods: Sequence[V1Pod], *, count: int, condition: Callable[[V1Pod], bool], label: str
 ) -> Observation[Seen[list[V1Pod]]]:
     """OK when exactly ``count`` live (not deleting) pods satisfy ``condition`` and none fail it."""
-    live = [p for p in pods if not (p.metadata and p.metadata.deletion_timestamp)]
+    live = [p for p in pods if not pod_terminating(p)]
     good = [p for p in live if condition(p)]
     summary = f"{len(good)}/{count} {label}: " + (", ".join(_pod_summary(p) for p in pods) or "no pods")
     return Observation(len(good) == count == len(live), Seen(summary, good))

@@ -22,7 +22,6 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
-from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api, V1Pod
 from meshcert.errors import KubeError, MeshError
 from meshcert.kube.client import KubeApiError, call
 from meshcert.kube.exec import exec_in_pod
+from meshcert.kube.waits import pod_terminating
 from meshcert.mesh.adapter import Feature, InstallResult, ProxyEndpoint, Support
 from meshcert.mesh.envoy_stats import (
     dump_clusters,
@@ -239,11 +239,10 @@ class IstioMesh:
         bad: dict[str, dict[str, int]] = {}
         for pod in pods:
             running = pod.status is not None and pod.status.phase == "Running"
+            name = pod.metadata.name if pod.metadata else None
             # A terminating pod (scaled down a moment ago) is Running until its containers exit;
             # its proxy no longer serves, and an exec into its exited sidecar fails.
-            terminating = pod.metadata is not None and pod.metadata.deletion_timestamp is not None
-            name = pod.metadata.name if pod.metadata else None
-            if running and not terminating and name and has_sidecar(pod):
+            if running and not pod_terminating(pod) and name and has_sidecar(pod):
                 try:
                     rejected = self.rejected(namespace, name)
                 except (MeshError, KubeApiError):
@@ -263,10 +262,10 @@ class IstioMesh:
         try:
             pod = call(f"read pod {namespace}/{name}", core.read_namespaced_pod, name, namespace)
         except KubeApiError as e:
-            if e.status == HTTPStatus.NOT_FOUND:
+            if e.not_found:
                 return True
             raise
-        return pod.metadata is not None and pod.metadata.deletion_timestamp is not None
+        return pod_terminating(pod)
 
     def endpoint_view(self, namespace: str, pod: str, service_host: str, port: int) -> list[ProxyEndpoint]:
         cluster = f"outbound|{port}||{service_host}"
